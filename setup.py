@@ -1,0 +1,72 @@
+"""Build and install maskrcnn_benchmark and its compiled ops (`maskrcnn_benchmark._C`).
+
+C++ sources (csrc/*.cpp, csrc/cpu/*.cpp) are always built. CUDA sources (csrc/cuda/*.cu) are
+added when a CUDA toolkit is found and either a GPU is visible or FORCE_CUDA=1 is set.
+TORCH_CUDA_ARCH_LIST selects the GPU architectures (torch's own handling); MAX_JOBS limits ninja.
+
+Users who bring their own torch: `pip install -e . --no-build-isolation`.
+"""
+import glob
+import os
+
+from setuptools import find_packages, setup
+
+import torch
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+CSRC = os.path.join("csrc")
+
+
+def _want_cuda() -> bool:
+    if CUDA_HOME is None:
+        return False
+    return torch.cuda.is_available() or os.environ.get("FORCE_CUDA", "0") == "1"
+
+
+def get_extensions():
+    cpp_sources = sorted(glob.glob(os.path.join(CSRC, "*.cpp")) + glob.glob(os.path.join(CSRC, "cpu", "*.cpp")))
+    cuda_sources = sorted(glob.glob(os.path.join(CSRC, "cuda", "*.cu")))
+    headers = sorted(glob.glob(os.path.join(CSRC, "**", "*.h"), recursive=True))
+
+    # -fopenmp: ATen's at::parallel_for only runs in parallel when the caller is compiled with OpenMP
+    # (torch's CPU backend here is OpenMP); the extension then shares torch's own libgomp.
+    cxx_flags = ["-O3", "-fopenmp"]
+    define_macros = []
+    extension = CppExtension
+    sources = cpp_sources
+    extra_compile_args = {"cxx": cxx_flags}
+    if _want_cuda():
+        extension = CUDAExtension
+        sources = cpp_sources + cuda_sources
+        define_macros.append(("WITH_CUDA", None))
+        extra_compile_args["nvcc"] = [
+            "-O3",
+            "--expt-relaxed-constexpr",
+            "-D__CUDA_NO_HALF_OPERATORS__",
+            "-D__CUDA_NO_HALF_CONVERSIONS__",
+            "-D__CUDA_NO_HALF2_OPERATORS__",
+        ]
+    return [
+        extension(
+            "maskrcnn_benchmark._C",
+            sources,
+            include_dirs=[os.path.join(ROOT, CSRC)],
+            define_macros=define_macros,
+            extra_compile_args=extra_compile_args,
+            extra_link_args=["-fopenmp"],
+            depends=headers,
+        )
+    ]
+
+
+setup(
+    name="maskrcnn_benchmark",
+    version="0.2.0",
+    description="Faster R-CNN, Mask R-CNN and Keypoint R-CNN in PyTorch, compatible with maskrcnn-benchmark",
+    packages=find_packages(exclude=("configs", "tests", "tests.*", "benchmarks", "tools")),
+    python_requires=">=3.9",
+    install_requires=["yacs>=0.1.8", "numpy", "pillow", "pycocotools>=2.0.7", "tqdm"],
+    ext_modules=get_extensions(),
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+)
