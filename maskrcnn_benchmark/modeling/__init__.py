@@ -1,0 +1,1 @@
+"""Model pieces: backbones, RPN, ROI heads, and the detector that combines them."""
