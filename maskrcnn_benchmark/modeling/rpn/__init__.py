@@ -1,0 +1,1 @@
+"""Region proposal network: anchors, head, targets and loss, proposal post-processing."""
