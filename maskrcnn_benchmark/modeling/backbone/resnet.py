@@ -1,0 +1,266 @@
+"""ResNet / ResNeXt bodies and the res5 head used by C4 models.
+
+Module and parameter names follow the original so that its checkpoints load: `stem.conv1`,
+`stem.bn1`, `layer1..layer4`, and inside a block `downsample.{0,1}` (created first), then
+`conv1, bn1, conv2, bn2, conv3, bn3`. Inputs are [N, 3, H, W]; each returned feature map has
+stride 4, 8, 16, 32 for layer1..layer4.
+"""
+from collections import namedtuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ...layers.batch_norm import FrozenBatchNorm2d
+from ...layers.misc import Conv2d
+from ..make_layers import group_norm
+
+# index: stage number (1 = "res2"/layer1 ... 4 = "res5"/layer4); return_features: emit its output.
+StageSpec = namedtuple("StageSpec", ["index", "block_count", "return_features"])
+
+
+def _specs(block_counts: Sequence[int], returns: Sequence[bool]) -> Tuple[StageSpec, ...]:
+    return tuple(StageSpec(i, n, r) for i, (n, r) in enumerate(zip(block_counts, returns), 1))
+
+
+_C4, _C5, _ALL = (False, False, True), (False, False, False, True), (True, True, True, True)
+STAGE_SPECS: Dict[str, Tuple[StageSpec, ...]] = {
+    "R-50-C4": _specs((3, 4, 6), _C4),
+    "R-50-C5": _specs((3, 4, 6, 3), _C5),
+    "R-101-C4": _specs((3, 4, 23), _C4),
+    "R-101-C5": _specs((3, 4, 23, 3), _C5),
+    "R-50-FPN": _specs((3, 4, 6, 3), _ALL),
+    "R-50-FPN-RETINANET": _specs((3, 4, 6, 3), _ALL),
+    "R-101-FPN": _specs((3, 4, 23, 3), _ALL),
+    "R-101-FPN-RETINANET": _specs((3, 4, 23, 3), _ALL),
+    "R-152-FPN": _specs((3, 8, 36, 3), _ALL),
+    # Small basic-block networks (added): for CPU-sized work.
+    "R-18-C4": _specs((2, 2, 2), _C4),
+    "R-18-FPN": _specs((2, 2, 2, 2), _ALL),
+    "R-18-FPN-RETINANET": _specs((2, 2, 2, 2), _ALL),
+    "R-34-C4": _specs((3, 4, 6), _C4),
+    "R-34-FPN": _specs((3, 4, 6, 3), _ALL),
+    "R-34-FPN-RETINANET": _specs((3, 4, 6, 3), _ALL),
+}
+
+NormFactory = Callable[[int], nn.Module]
+NORMS: Dict[str, NormFactory] = {
+    "FrozenBatchNorm": FrozenBatchNorm2d,
+    "GroupNorm": lambda channels: group_norm(channels),
+    "BatchNorm": nn.BatchNorm2d,
+}
+
+
+def _conv(in_channels: int, out_channels: int, kernel_size: int, **kwargs) -> Conv2d:
+    conv = Conv2d(in_channels, out_channels, kernel_size, bias=False, **kwargs)
+    nn.init.kaiming_uniform_(conv.weight, a=1)  # Caffe2 MSRAFill-like init, as the original
+    return conv
+
+
+def _downsample(in_channels: int, out_channels: int, stride: int, norm: NormFactory) -> nn.Module:
+    return nn.Sequential(_conv(in_channels, out_channels, 1, stride=stride), norm(out_channels))
+
+
+class Bottleneck(nn.Module):
+    """1x1 -> 3x3 (grouped, dilated) -> 1x1 residual block; the stride sits on the first 1x1
+    conv when stride_in_1x1 (MSRA weights), else on the 3x3 (FAIR / torchvision weights)."""
+
+
+    def __init__(
+        self,
+        in_channels: int,
+        bottleneck_channels: int,
+        out_channels: int,
+        num_groups: int = 1,
+        stride_in_1x1: bool = True,
+        stride: int = 1,
+        dilation: int = 1,
+        norm: NormFactory = FrozenBatchNorm2d,
+    ):
+        super().__init__()
+        self.downsample = None
+        if in_channels != out_channels:
+            self.downsample = _downsample(in_channels, out_channels, stride if dilation == 1 else 1, norm)
+        if dilation > 1:
+            stride = 1  # a dilated stage keeps the resolution
+        stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.conv1 = _conv(in_channels, bottleneck_channels, 1, stride=stride_1x1)
+        self.bn1 = norm(bottleneck_channels)
+        self.conv2 = _conv(
+            bottleneck_channels, bottleneck_channels, 3, stride=stride_3x3,
+            padding=dilation, dilation=dilation, groups=num_groups,
+        )
+        self.bn2 = norm(bottleneck_channels)
+        self.conv3 = _conv(bottleneck_channels, out_channels, 1)
+        self.bn3 = norm(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = F.relu_(self.bn1(self.conv1(x)))
+        out = F.relu_(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu_(out + identity)
+
+
+class BasicBlock(nn.Module):
+    """3x3 -> 3x3 residual block (ResNet-18/34). bottleneck_channels, num_groups and
+    stride_in_1x1 are accepted for a uniform signature; groups must be 1."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        bottleneck_channels: int,
+        out_channels: int,
+        num_groups: int = 1,
+        stride_in_1x1: bool = True,
+        stride: int = 1,
+        dilation: int = 1,
+        norm: NormFactory = FrozenBatchNorm2d,
+    ):
+        super().__init__()
+        if num_groups != 1:
+            raise ValueError(f"BasicBlock supports NUM_GROUPS 1 only, got {num_groups}")
+        self.downsample = None
+        if in_channels != out_channels or stride != 1:
+            self.downsample = _downsample(in_channels, out_channels, stride if dilation == 1 else 1, norm)
+        if dilation > 1:
+            stride = 1
+        self.conv1 = _conv(in_channels, out_channels, 3, stride=stride, padding=dilation, dilation=dilation)
+        self.bn1 = norm(out_channels)
+        self.conv2 = _conv(out_channels, out_channels, 3, padding=dilation, dilation=dilation)
+        self.bn2 = norm(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = F.relu_(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu_(out + identity)
+
+
+class Stem(nn.Module):
+    """conv 7x7/2 -> norm -> ReLU -> max-pool 3x3/2: stride 4 in total."""
+
+    def __init__(self, out_channels: int = 64, norm: NormFactory = FrozenBatchNorm2d):
+        super().__init__()
+        self.conv1 = _conv(3, out_channels, 7, stride=2, padding=3)
+        self.bn1 = norm(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu_(self.bn1(self.conv1(x)))
+        return F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
+
+
+def make_stage(
+    block: type, in_channels: int, bottleneck_channels: int, out_channels: int, block_count: int,
+    num_groups: int, stride_in_1x1: bool, first_stride: int, dilation: int = 1, norm: NormFactory = FrozenBatchNorm2d,
+) -> nn.Sequential:
+    """`block_count` blocks; only the first one changes stride and channel count."""
+    blocks = []
+    for i in range(block_count):
+        blocks.append(block(
+            in_channels, bottleneck_channels, out_channels, num_groups, stride_in_1x1,
+            first_stride if i == 0 else 1, dilation, norm,
+        ))
+        in_channels = out_channels
+    return nn.Sequential(*blocks)
+
+
+class ResNet(nn.Module):
+    """A ResNet/ResNeXt body returning the feature maps of the stages marked return_features.
+
+    Stage k (1..4) has out_channels = res2_out_channels * 2**(k-1) and a bottleneck width of
+    num_groups * width_per_group * 2**(k-1). freeze_at = k freezes the stem (k >= 1) and
+    layer1..layer{k-1} (parameters stop requiring grad); < 0 freezes nothing. stem_norm defaults
+    to `norm`.
+    """
+
+    def __init__(
+        self,
+        stage_specs: Sequence[StageSpec],
+        block: type = Bottleneck,
+        norm: NormFactory = FrozenBatchNorm2d,
+        stem_norm: Optional[NormFactory] = None,
+        stem_out_channels: int = 64,
+        res2_out_channels: int = 256,
+        num_groups: int = 1,
+        width_per_group: int = 64,
+        stride_in_1x1: bool = True,
+        freeze_at: int = 2,
+    ):
+        super().__init__()
+        self.stem = Stem(stem_out_channels, stem_norm or norm)
+        self.stages: List[str] = []
+        self.return_features: Dict[str, bool] = {}
+        in_channels = stem_out_channels
+        for spec in stage_specs:
+            factor = 2 ** (spec.index - 1)
+            out_channels = res2_out_channels * factor
+            name = f"layer{spec.index}"
+            self.add_module(name, make_stage(
+                block, in_channels, num_groups * width_per_group * factor, out_channels, spec.block_count,
+                num_groups, stride_in_1x1, first_stride=1 if spec.index == 1 else 2, norm=norm,
+            ))
+            self.stages.append(name)
+            self.return_features[name] = spec.return_features
+            in_channels = out_channels
+        self.out_channels = [res2_out_channels * 2 ** (s.index - 1) for s in stage_specs if s.return_features]
+        self.freeze(freeze_at)
+
+    def freeze(self, freeze_at: int) -> None:
+        if freeze_at < 0:
+            return
+        modules = [self.stem] + [getattr(self, name) for name in self.stages]
+        for module in modules[:freeze_at]:
+            for p in module.parameters():
+                p.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        x = self.stem(x)
+        outputs = []
+        for name in self.stages:
+            x = getattr(self, name)(x)
+            if self.return_features[name]:
+                outputs.append(x)
+        return outputs
+
+
+class ResNetHead(nn.Module):
+    """Stages applied to pooled RoI features (the res5 head of C4 models): `layer4` for
+    stages=(StageSpec(4, 3, False),), with out_channels = res2_out_channels * 8 (2048)."""
+
+    def __init__(
+        self,
+        stages: Sequence[StageSpec],
+        block: type = Bottleneck,
+        norm: NormFactory = FrozenBatchNorm2d,
+        num_groups: int = 1,
+        width_per_group: int = 64,
+        stride_in_1x1: bool = True,
+        stride_init: int = 0,
+        res2_out_channels: int = 256,
+        dilation: int = 1,
+    ):
+        super().__init__()
+        factor = 2 ** (stages[0].index - 1)
+        out_channels = res2_out_channels * factor
+        in_channels = out_channels // 2
+        bottleneck_channels = num_groups * width_per_group * factor
+        self.stages: List[str] = []
+        stride = stride_init
+        for spec in stages:
+            name = f"layer{spec.index}"
+            first_stride = stride or (1 if spec.index == 1 else 2)
+            self.add_module(name, make_stage(
+                block, in_channels, bottleneck_channels, out_channels, spec.block_count, num_groups,
+                stride_in_1x1, first_stride, dilation, norm,
+            ))
+            self.stages.append(name)
+            stride = 0
+            in_channels = out_channels
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.stages:
+            x = getattr(self, name)(x)
+        return x

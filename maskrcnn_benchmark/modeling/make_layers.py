@@ -1,0 +1,106 @@
+"""Small layer factories shared by heads and the FPN (the original's make_layers.py)."""
+from typing import Callable, Optional
+
+from torch import nn
+
+from ..layers.misc import Conv2d
+
+
+def _gn_defaults():
+    from ..config import cfg
+
+    return cfg.MODEL.GROUP_NORM
+
+
+def get_group_gn(dim: int, dim_per_gp: int, num_groups: int) -> int:
+    """Number of groups for `dim` channels: dim / dim_per_gp if dim_per_gp > 0, else num_groups."""
+    if (dim_per_gp > 0) == (num_groups > 0):
+        raise ValueError(f"GroupNorm: set exactly one of DIM_PER_GP ({dim_per_gp}) and NUM_GROUPS ({num_groups})")
+    if dim_per_gp > 0:
+        if dim % dim_per_gp != 0:
+            raise ValueError(f"GroupNorm: {dim} channels are not divisible by DIM_PER_GP {dim_per_gp}")
+        return dim // dim_per_gp
+    if dim % num_groups != 0:
+        raise ValueError(f"GroupNorm: {dim} channels are not divisible by NUM_GROUPS {num_groups}")
+    return num_groups
+
+
+def group_norm(
+    out_channels: int,
+    affine: bool = True,
+    divisor: int = 1,
+    *,
+    dim_per_gp: Optional[int] = None,
+    num_groups: Optional[int] = None,
+    eps: Optional[float] = None,
+) -> nn.GroupNorm:
+    """nn.GroupNorm for `out_channels`. Unset keyword values come from cfg.MODEL.GROUP_NORM, as
+    in the original (whose signature had only the first three arguments)."""
+    defaults = _gn_defaults()
+    dim_per_gp = (defaults.DIM_PER_GP if dim_per_gp is None else dim_per_gp) // divisor
+    num_groups = (defaults.NUM_GROUPS if num_groups is None else num_groups) // divisor
+    eps = defaults.EPSILON if eps is None else eps
+    return nn.GroupNorm(get_group_gn(out_channels, dim_per_gp, num_groups), out_channels, eps, affine)
+
+
+def make_conv3x3(
+    in_channels: int,
+    out_channels: int,
+    dilation: int = 1,
+    stride: int = 1,
+    use_gn: bool = False,
+    use_relu: bool = False,
+    kaiming_init: bool = True,
+) -> nn.Module:
+    """3x3 conv (+ GroupNorm) (+ ReLU). Without GN and ReLU it is a bare Conv2d, so state_dict
+    keys are `<name>.weight`; otherwise a Sequential (`<name>.0.weight`, `<name>.1.weight`, ...)."""
+    conv = Conv2d(in_channels, out_channels, 3, stride=stride, padding=dilation, dilation=dilation, bias=not use_gn)
+    if kaiming_init:
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    else:
+        nn.init.normal_(conv.weight, std=0.01)
+    if not use_gn:
+        nn.init.constant_(conv.bias, 0)
+    modules = [conv]
+    if use_gn:
+        modules.append(group_norm(out_channels))
+    if use_relu:
+        modules.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*modules) if len(modules) > 1 else conv
+
+
+def make_fc(dim_in: int, hidden_dim: int, use_gn: bool = False) -> nn.Module:
+    """Linear layer (Caffe2's XavierFill init, i.e. kaiming_uniform with a=1); with GN the bias
+    moves into the norm."""
+    if use_gn:
+        fc = nn.Linear(dim_in, hidden_dim, bias=False)
+        nn.init.kaiming_uniform_(fc.weight, a=1)
+        return nn.Sequential(fc, group_norm(hidden_dim))
+    fc = nn.Linear(dim_in, hidden_dim)
+    nn.init.kaiming_uniform_(fc.weight, a=1)
+    nn.init.constant_(fc.bias, 0)
+    return fc
+
+
+def conv_with_kaiming_uniform(use_gn: bool = False, use_relu: bool = False) -> Callable[..., nn.Module]:
+    """A factory make_conv(in_channels, out_channels, kernel_size, stride=1, dilation=1) of
+    "same"-padded convs initialised kaiming_uniform(a=1), optionally followed by GN and ReLU."""
+
+    def make_conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1):
+        conv = Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride,
+            padding=dilation * (kernel_size - 1) // 2, dilation=dilation, bias=not use_gn,
+        )
+        nn.init.kaiming_uniform_(conv.weight, a=1)
+        if not use_gn:
+            nn.init.constant_(conv.bias, 0)
+        modules = [conv]
+        if use_gn:
+            modules.append(group_norm(out_channels))
+        if use_relu:
+            modules.append(nn.ReLU(inplace=True))
+        return nn.Sequential(*modules) if len(modules) > 1 else conv
+
+    return make_conv
+
+
