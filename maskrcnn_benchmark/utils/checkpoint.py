@@ -113,7 +113,12 @@ class Checkpointer:
         self._load_model(checkpoint)
         if "optimizer" in checkpoint and self.optimizer is not None:
             self.logger.info("Loading optimizer from %s", f)
-            self.optimizer.load_state_dict(checkpoint.pop("optimizer"))
+            try:
+                self.optimizer.load_state_dict(checkpoint.pop("optimizer"))
+            except ValueError as e:  # e.g. the original's one-group-per-parameter layout
+                self.logger.warning(
+                    "The optimizer state in %s does not fit this optimizer (%s); starting with a fresh one.", f, e
+                )
         if "scheduler" in checkpoint and self.scheduler is not None:
             self.logger.info("Loading scheduler from %s", f)
             self.scheduler.load_state_dict(checkpoint.pop("scheduler"))

@@ -170,3 +170,13 @@ def test_catalog_weights_resolve_through_the_cache(tmp_path, monkeypatch):
     model = build_backbone(c)
     DetectronCheckpointer(c, model).load("catalog://ImageNetPretrained/MSRA/R-50")
     assert torch.all(model.body.stem.conv1.weight == 0.5)
+
+
+def test_optimizer_state_with_other_groups_is_skipped_with_a_warning(tmp_path, caplog):
+    model = _model()
+    per_param = torch.optim.SGD([{"params": [p]} for p in model.parameters()], lr=0.1)
+    Checkpointer(model, per_param, save_dir=str(tmp_path), save_to_disk=True).save("old", iteration=3)
+    grouped = torch.optim.SGD(_model().parameters(), lr=0.1)
+    extra = Checkpointer(_model(), grouped).load(str(tmp_path / "old.pth"))
+    assert extra == {"iteration": 3}
+    assert "does not fit this optimizer" in caplog.text
