@@ -1,0 +1,1 @@
+"""Utilities (checkpointing, logging, distributed helpers, OpenCV compatibility...)."""
