@@ -239,6 +239,8 @@ class BoxList(object):
         """Select boxes (slice, index list/tensor, bool mask; an int keeps one box) in every field."""
         if isinstance(item, torch.Tensor) and item.dtype == torch.uint8:
             item = item.bool()
+        elif isinstance(item, torch.Tensor) and item.dim() == 0:
+            item = item.reshape(1)  # a 0-d index (e.g. from argmax) keeps one box, like an int
         elif isinstance(item, int) and not isinstance(item, bool):
             item = [item]
         out = BoxList(self.bbox[item], self.size, self.mode)

@@ -290,3 +290,11 @@ def test_empty_boxlist_supports_every_method():
     ):
         assert len(out) == 0 and out.bbox.shape == (0, 4)
     assert repr(b) == "BoxList(num_boxes=0, image_width=30, image_height=20, mode=xyxy)"
+
+
+def test_zero_dim_tensor_index_keeps_one_box():
+    boxes = BoxList(torch.tensor([[0.0, 0.0, 5.0, 5.0], [1.0, 1.0, 9.0, 9.0]]), (10, 10))
+    boxes.add_field("scores", torch.tensor([0.2, 0.9]))
+    best = boxes[boxes.get_field("scores").argmax()]
+    assert len(best) == 1 and best.bbox.tolist() == [[1.0, 1.0, 9.0, 9.0]]
+    assert best.get_field("scores").tolist() == pytest.approx([0.9])

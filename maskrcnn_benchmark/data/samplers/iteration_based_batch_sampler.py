@@ -1,0 +1,34 @@
+"""IterationBasedBatchSampler: re-iterate a batch sampler until a number of iterations is reached."""
+from typing import Iterator, List
+
+from torch.utils.data.sampler import BatchSampler
+
+
+class IterationBasedBatchSampler(BatchSampler):
+    """Yields exactly num_iterations - start_iter batches, passing over `batch_sampler` as many
+    times as needed; before each pass the underlying sampler's set_epoch(iteration) is called if it
+    has one (so distributed shuffling changes per pass)."""
+
+    def __init__(self, batch_sampler: BatchSampler, num_iterations: int, start_iter: int = 0):
+        self.batch_sampler = batch_sampler
+        self.num_iterations = num_iterations
+        self.start_iter = start_iter
+
+    def __iter__(self) -> Iterator[List[int]]:
+        iteration = self.start_iter
+        while iteration < self.num_iterations:
+            sampler = getattr(self.batch_sampler, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(iteration)
+            yielded = False
+            for batch in self.batch_sampler:
+                iteration += 1
+                yielded = True
+                yield batch
+                if iteration >= self.num_iterations:
+                    return
+            if not yielded:
+                raise RuntimeError("the batch sampler yields no batches (is the dataset empty?)")
+
+    def __len__(self) -> int:
+        return self.num_iterations
