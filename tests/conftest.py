@@ -5,14 +5,14 @@ from typing import Dict, List, Tuple
 import pytest
 import torch
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 
 
 def _parse_checkpoint_keys() -> Dict[str, List[Tuple[str, Tuple[int, ...]]]]:
     """{config name: [(state_dict key, shape), ...]} of the original's models, in their order."""
     sections: Dict[str, List[Tuple[str, Tuple[int, ...]]]] = {}
     current = None
-    with open(os.path.join(DATA_DIR, "checkpoint_keys.txt")) as f:
+    with open(os.path.join(ASSETS_DIR, "checkpoint_keys.txt")) as f:
         for line in f:
             line = line.strip()
             if line.startswith("### "):
