@@ -8,11 +8,32 @@ Users who bring their own torch: `pip install -e . --no-build-isolation`.
 """
 import glob
 import os
+import shutil
 
 from setuptools import find_packages, setup
 
-import torch
-from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+def _locate_cuda_home() -> None:
+    """Point CUDA_HOME at a real toolkit folder when it is not set.
+
+    torch guesses the toolkit from the `nvcc` on PATH; when that is a wrapper script (as in
+    /usr/local/bin/nvcc -> /usr/local/cuda-13.0/bin/nvcc) the guess has no headers or libraries.
+    """
+    if os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH"):
+        return
+    nvcc = shutil.which("nvcc")
+    candidates = [os.path.dirname(os.path.dirname(os.path.realpath(nvcc)))] if nvcc else []
+    candidates.append("/usr/local/cuda")
+    for home in candidates:
+        if os.path.isfile(os.path.join(home, "include", "cuda_runtime.h")):
+            os.environ["CUDA_HOME"] = home
+            return
+
+
+_locate_cuda_home()
+
+import torch  # noqa: E402
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension  # noqa: E402
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join("csrc")

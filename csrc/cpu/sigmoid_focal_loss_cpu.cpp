@@ -1,0 +1,402 @@
+// CPU kernels of maskrcnn_benchmark::sigmoid_focal_loss_forward / _backward (RetinaNet's loss).
+//
+// logits [N, C] (C foreground classes), targets [N] integers: 0 = background, 1..C = class,
+// -1 = ignore. For element (n, d), with x = logits[n, d], t = targets[n], p = sigmoid(x), q = 1 - p:
+//   c1 = (t == d + 1), c2 = (t >= 0 && t != d + 1)
+//   loss = -c1 * alpha * q^gamma * log(p) - c2 * (1 - alpha) * p^gamma * log(q)
+//   dloss/dx = c1 * alpha * q^gamma * (gamma * p * log(p) - q)
+//            + c2 * (1 - alpha) * p^gamma * (p - gamma * q * log(q))
+// (targets < -1 contribute 0 like -1; targets > C make the row all-background, as in the original).
+// log(p) = min(x, 0) - log1p(exp(-|x|)) and log(q) = min(-x, 0) - log1p(exp(-|x|)) are computed
+// without cancellation or clamping (the original clamped log(p) at log(FLT_MIN)); p and q are both
+// formed from exp(-|x|), so neither loses precision when the other is close to 1. x^gamma is
+// exp(gamma * log x) except for gamma in {0, 1, 2}, which are exact.
+//
+// float32 runs an own vectorisable exp/log1p (max error a few ulp) in a loop compiled for AVX-512,
+// AVX2 and baseline x86-64 (picked at load time); float16/bfloat16 are computed in float32;
+// float64 uses the C library's exp/log1p.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace {
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MRCNN_FL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MRCNN_FL_CLONES
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MRCNN_FL_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define MRCNN_FL_INLINE __forceinline
+#else
+#define MRCNN_FL_INLINE inline
+#endif
+
+// Branch-free select c ? a : b on the bit patterns. A plain ?: whose arm holds floating-point
+// arithmetic is not if-converted by GCC (the arithmetic might trap), which blocks vectorisation.
+MRCNN_FL_INLINE float sel(bool c, float a, float b) {
+  const uint32_t m = 0u - static_cast<uint32_t>(c);
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(a) & m) | (std::bit_cast<uint32_t>(b) & ~m));
+}
+MRCNN_FL_INLINE double sel(bool c, double a, double b) {
+  const uint64_t m = uint64_t(0) - static_cast<uint64_t>(c);
+  return std::bit_cast<double>((std::bit_cast<uint64_t>(a) & m) | (std::bit_cast<uint64_t>(b) & ~m));
+}
+
+template <typename T>
+MRCNN_FL_INLINE T vmin(T a, T b) {
+  return a < b ? a : b;
+}
+template <typename T>
+MRCNN_FL_INLINE T vmax(T a, T b) {
+  return a > b ? a : b;
+}
+
+// exp(x) in float32, branch-free. Cody-Waite reduction x = n ln2 + r, |r| <= ~ln2/2, then the
+// Taylor polynomial of degree 7 (truncation error < 4e-9 relative). Results below 2^-126 are
+// flushed to 0, NaN propagates; x > 88.3 is clamped (not reached here: every argument is <= 0 for gamma >= 0).
+MRCNN_FL_INLINE float exp_f32(float x) {
+  // (Clamped with sel, not min/max: GCC would split the loop into paths on the clamp and stop
+  // vectorising it.)
+  const float xc = sel(x < -87.3f, -87.3f, sel(x > 88.3f, 88.3f, x));
+  const float fn = (xc * 1.44269502162933350f + 12582912.0f) - 12582912.0f;  // round(x / ln2)
+  float r = xc - fn * 0.693145751953125f;                                      // ln2, high part (exact product)
+  r = r - fn * 1.428606765330187e-06f;                                         // ln2, low part
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t n = static_cast<int32_t>(sel(fn == fn, fn, 0.0f));  // (NaN: any n, result replaced)
+  const float scale = std::bit_cast<float>((n + 127) << 23);
+  const float y = p * scale;
+  return sel(x < -87.3f, 0.0f, sel(x == x, y, x));  // NaN in, NaN out
+}
+
+// log1p(e) for e in [0, 1], float32, branch-free. log(u) for u = 1 + e in [1, 2] via
+// u = 2^k m, m in [1/sqrt2, sqrt2], log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.1716
+// (odd series to s^11, truncation < 1e-10 relative); then the classic correction
+// log1p(e) = log(u) * e / (u - 1) for the rounding of 1 + e.
+MRCNN_FL_INLINE float log1p_unit_f32(float e) {
+  const float u = 1.0f + e;
+  const bool big = u > 1.41421356f;
+  const float m = sel(big, u * 0.5f, u);
+  const float k = sel(big, 1.0f, 0.0f);
+  const float f = m - 1.0f;  // exact
+  const float s = f / (2.0f + f);
+  const float z = s * s;
+  float poly = 1.0f / 11.0f;
+  poly = poly * z + 1.0f / 9.0f;
+  poly = poly * z + 1.0f / 7.0f;
+  poly = poly * z + 1.0f / 5.0f;
+  poly = poly * z + 1.0f / 3.0f;
+  poly = poly * z;
+  const float two_s = 2.0f * s;
+  const float logu = k * 0.693145751953125f + (two_s + (two_s * poly + k * 1.428606765330187e-06f));
+  const float du = u - 1.0f;
+  const bool exact = du == 0.0f;
+  return sel(exact, e, logu * (e / sel(exact, 1.0f, du)));
+}
+
+struct MathF32 {
+  static MRCNN_FL_INLINE float exp(float x) {
+    return exp_f32(x);
+  }
+  static MRCNN_FL_INLINE float log1p_unit(float e) {
+    return log1p_unit_f32(e);
+  }
+};
+
+struct MathF64 {
+  static MRCNN_FL_INLINE double exp(double x) {
+    return std::exp(x);
+  }
+  static MRCNN_FL_INLINE double log1p_unit(double e) {
+    return std::log1p(e);
+  }
+};
+
+// gamma mode: 0, 1, 2 = that exact exponent, -1 = any other (exp(gamma * log(base))).
+int gamma_mode(double gamma) {
+  if (gamma == 0.0) {
+    return 0;
+  }
+  if (gamma == 1.0) {
+    return 1;
+  }
+  if (gamma == 2.0) {
+    return 2;
+  }
+  return -1;
+}
+
+// The per-element quantities. With c1 (the element's class is the target): base = q, other = p;
+// otherwise base = p, other = q. pow_base = base^gamma, log_other = log(other).
+template <typename T, typename M, int G>
+MRCNN_FL_INLINE void focal_terms(T x, bool c1, T gamma, T& pow_base, T& base, T& other, T& log_other) {
+  const T e = M::exp(-std::fabs(x));
+  const T l = M::log1p_unit(e);
+  const T inv = T(1) / (T(1) + e);
+  const T ei = e * inv;
+  const bool nonneg = x >= T(0);
+  const T p = sel(nonneg, inv, ei);
+  const T q = sel(nonneg, ei, inv);
+  const T logp = vmin(T(0), x) - l;  // (vmin keeps a NaN second argument)
+  const T logq = vmin(T(0), -x) - l;
+  base = sel(c1, q, p);
+  other = sel(c1, p, q);
+  log_other = sel(c1, logp, logq);
+  if (G == 0) {
+    pow_base = T(1);
+  } else if (G == 1) {
+    pow_base = base;
+  } else if (G == 2) {
+    pow_base = base * base;
+  } else {
+    pow_base = M::exp(gamma * sel(c1, logq, logp));
+  }
+}
+
+template <typename T, typename M, int G>
+MRCNN_FL_INLINE void forward_row(const T* __restrict x, T* __restrict out, int32_t C, int32_t pos, T gamma, T alpha) {
+  const T w_pos = -alpha;
+  const T w_neg = -(T(1) - alpha);
+  for (int32_t d = 0; d < C; ++d) {
+    const bool c1 = d == pos;
+    T pow_base, base, other, log_other;
+    focal_terms<T, M, G>(x[d], c1, gamma, pow_base, base, other, log_other);
+    out[d] = sel(c1, w_pos, w_neg) * pow_base * log_other;
+  }
+}
+
+template <typename T, typename M, int G>
+MRCNN_FL_INLINE void backward_row(
+    const T* __restrict x, const T* __restrict dl, T* __restrict out, int32_t C, int32_t pos, T gamma, T alpha) {
+  const T w_pos = alpha;
+  const T w_neg = -(T(1) - alpha);
+  for (int32_t d = 0; d < C; ++d) {
+    const bool c1 = d == pos;
+    T pow_base, base, other, log_other;
+    focal_terms<T, M, G>(x[d], c1, gamma, pow_base, base, other, log_other);
+    // other * log(other) -> 0 as other -> 0 (only reached for infinite logits).
+    const T olo = sel(other == T(0), T(0), other * log_other);
+    out[d] = dl[d] * (sel(c1, w_pos, w_neg) * pow_base * (gamma * olo - base));
+  }
+}
+
+// Target of a row -> column of its positive class (-1: none) and whether the row counts at all.
+MRCNN_FL_INLINE int32_t positive_column(int64_t t, int64_t C) {
+  return (t >= 1 && t <= C) ? static_cast<int32_t>(t - 1) : -1;
+}
+
+template <typename T, typename M, int G>
+MRCNN_FL_INLINE void forward_rows_impl(
+    const T* x, const int64_t* t, T* out, int64_t r0, int64_t r1, int64_t C, T gamma, T alpha) {
+  for (int64_t r = r0; r < r1; ++r) {
+    T* o = out + r * C;
+    if (t[r] < 0) {
+      for (int64_t d = 0; d < C; ++d) {
+        o[d] = T(0);
+      }
+      continue;
+    }
+    forward_row<T, M, G>(x + r * C, o, static_cast<int32_t>(C), positive_column(t[r], C), gamma, alpha);
+  }
+}
+
+template <typename T, typename M, int G>
+MRCNN_FL_INLINE void backward_rows_impl(
+    const T* x, const int64_t* t, const T* dl, T* out, int64_t r0, int64_t r1, int64_t C, T gamma, T alpha) {
+  for (int64_t r = r0; r < r1; ++r) {
+    T* o = out + r * C;
+    if (t[r] < 0) {
+      for (int64_t d = 0; d < C; ++d) {
+        o[d] = T(0);
+      }
+      continue;
+    }
+    backward_row<T, M, G>(
+        x + r * C, dl + r * C, o, static_cast<int32_t>(C), positive_column(t[r], C), gamma, alpha);
+  }
+}
+
+MRCNN_FL_CLONES void forward_rows_f32(
+    const float* x, const int64_t* t, float* out, int64_t r0, int64_t r1, int64_t C, float gamma, float alpha,
+    int mode) {
+  switch (mode) {
+    case 0:
+      return forward_rows_impl<float, MathF32, 0>(x, t, out, r0, r1, C, gamma, alpha);
+    case 1:
+      return forward_rows_impl<float, MathF32, 1>(x, t, out, r0, r1, C, gamma, alpha);
+    case 2:
+      return forward_rows_impl<float, MathF32, 2>(x, t, out, r0, r1, C, gamma, alpha);
+    default:
+      return forward_rows_impl<float, MathF32, -1>(x, t, out, r0, r1, C, gamma, alpha);
+  }
+}
+
+MRCNN_FL_CLONES void backward_rows_f32(
+    const float* x, const int64_t* t, const float* dl, float* out, int64_t r0, int64_t r1, int64_t C, float gamma,
+    float alpha, int mode) {
+  switch (mode) {
+    case 0:
+      return backward_rows_impl<float, MathF32, 0>(x, t, dl, out, r0, r1, C, gamma, alpha);
+    case 1:
+      return backward_rows_impl<float, MathF32, 1>(x, t, dl, out, r0, r1, C, gamma, alpha);
+    case 2:
+      return backward_rows_impl<float, MathF32, 2>(x, t, dl, out, r0, r1, C, gamma, alpha);
+    default:
+      return backward_rows_impl<float, MathF32, -1>(x, t, dl, out, r0, r1, C, gamma, alpha);
+  }
+}
+
+void forward_rows_f64(
+    const double* x, const int64_t* t, double* out, int64_t r0, int64_t r1, int64_t C, double gamma, double alpha,
+    int mode) {
+  switch (mode) {
+    case 0:
+      return forward_rows_impl<double, MathF64, 0>(x, t, out, r0, r1, C, gamma, alpha);
+    case 1:
+      return forward_rows_impl<double, MathF64, 1>(x, t, out, r0, r1, C, gamma, alpha);
+    case 2:
+      return forward_rows_impl<double, MathF64, 2>(x, t, out, r0, r1, C, gamma, alpha);
+    default:
+      return forward_rows_impl<double, MathF64, -1>(x, t, out, r0, r1, C, gamma, alpha);
+  }
+}
+
+void backward_rows_f64(
+    const double* x, const int64_t* t, const double* dl, double* out, int64_t r0, int64_t r1, int64_t C,
+    double gamma, double alpha, int mode) {
+  switch (mode) {
+    case 0:
+      return backward_rows_impl<double, MathF64, 0>(x, t, dl, out, r0, r1, C, gamma, alpha);
+    case 1:
+      return backward_rows_impl<double, MathF64, 1>(x, t, dl, out, r0, r1, C, gamma, alpha);
+    case 2:
+      return backward_rows_impl<double, MathF64, 2>(x, t, dl, out, r0, r1, C, gamma, alpha);
+    default:
+      return backward_rows_impl<double, MathF64, -1>(x, t, dl, out, r0, r1, C, gamma, alpha);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void check_inputs(const char* op, const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes) {
+  TORCH_CHECK(
+      logits.dim() == 2, op, ": logits must have shape [N, num_classes], got ", logits.sizes());
+  TORCH_CHECK(
+      at::isFloatingType(logits.scalar_type()), op, ": logits must be a floating-point tensor, got ",
+      logits.scalar_type());
+  TORCH_CHECK(targets.dim() == 1, op, ": targets must have shape [N], got ", targets.sizes());
+  TORCH_CHECK(
+      at::isIntegralType(targets.scalar_type(), /*includeBool=*/false), op,
+      ": targets must be an integer tensor (class ids, 0 = background, -1 = ignore), got ", targets.scalar_type());
+  TORCH_CHECK(
+      targets.size(0) == logits.size(0), op, ": targets and logits must have the same length N, got ",
+      targets.size(0), " targets and ", logits.size(0), " rows of logits");
+  TORCH_CHECK(
+      num_classes == logits.size(1), op, ": num_classes (", num_classes,
+      ") must equal logits.shape[1] (", logits.size(1), ")");
+  TORCH_CHECK(
+      logits.size(1) < std::numeric_limits<int32_t>::max(), op, ": too many classes: ", logits.size(1));
+  TORCH_CHECK(
+      targets.device() == logits.device(), op, ": targets and logits must be on the same device, got targets on ",
+      targets.device(), " and logits on ", logits.device());
+}
+
+int64_t row_grain(int64_t C) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1));
+}
+
+at::Tensor focal_forward_cpu(
+    const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes, double gamma, double alpha) {
+  check_inputs("sigmoid_focal_loss_forward", logits, targets, num_classes);
+  const int64_t N = logits.size(0), C = logits.size(1);
+  const bool f64 = logits.scalar_type() == at::kDouble;
+  const at::Tensor x = logits.to(f64 ? at::kDouble : at::kFloat).contiguous();
+  const at::Tensor t = targets.to(at::kLong).contiguous();
+  at::Tensor out = at::empty({N, C}, x.options());
+  if (N * C == 0) {
+    return out.to(logits.scalar_type());
+  }
+  const int mode = gamma_mode(gamma);
+  const int64_t* tp = t.data_ptr<int64_t>();
+  if (f64) {
+    const double* xp = x.data_ptr<double>();
+    double* op = out.data_ptr<double>();
+    at::parallel_for(0, N, row_grain(C), [&](int64_t r0, int64_t r1) {
+      forward_rows_f64(xp, tp, op, r0, r1, C, gamma, alpha, mode);
+    });
+    return out;
+  }
+  const float* xp = x.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const float g = static_cast<float>(gamma), a = static_cast<float>(alpha);
+  at::parallel_for(0, N, row_grain(C), [&](int64_t r0, int64_t r1) {
+    forward_rows_f32(xp, tp, op, r0, r1, C, g, a, mode);
+  });
+  return out.to(logits.scalar_type());
+}
+
+at::Tensor focal_backward_cpu(
+    const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& d_losses, int64_t num_classes,
+    double gamma, double alpha) {
+  check_inputs("sigmoid_focal_loss_backward", logits, targets, num_classes);
+  TORCH_CHECK(
+      d_losses.sizes() == logits.sizes(), "sigmoid_focal_loss_backward: d_losses must have the shape of logits ",
+      logits.sizes(), ", got ", d_losses.sizes());
+  TORCH_CHECK(
+      d_losses.device() == logits.device(), "sigmoid_focal_loss_backward: d_losses and logits must be on the same "
+      "device, got d_losses on ", d_losses.device(), " and logits on ", logits.device());
+  TORCH_CHECK(
+      at::isFloatingType(d_losses.scalar_type()),
+      "sigmoid_focal_loss_backward: d_losses must be a floating-point tensor, got ", d_losses.scalar_type());
+  const int64_t N = logits.size(0), C = logits.size(1);
+  const bool f64 = logits.scalar_type() == at::kDouble;
+  const auto ct = f64 ? at::kDouble : at::kFloat;
+  const at::Tensor x = logits.to(ct).contiguous();
+  const at::Tensor dl = d_losses.to(ct).contiguous();
+  const at::Tensor t = targets.to(at::kLong).contiguous();
+  at::Tensor out = at::empty({N, C}, x.options());
+  if (N * C == 0) {
+    return out.to(logits.scalar_type());
+  }
+  const int mode = gamma_mode(gamma);
+  const int64_t* tp = t.data_ptr<int64_t>();
+  if (f64) {
+    const double* xp = x.data_ptr<double>();
+    const double* dp = dl.data_ptr<double>();
+    double* op = out.data_ptr<double>();
+    at::parallel_for(0, N, row_grain(C), [&](int64_t r0, int64_t r1) {
+      backward_rows_f64(xp, tp, dp, op, r0, r1, C, gamma, alpha, mode);
+    });
+    return out;
+  }
+  const float* xp = x.data_ptr<float>();
+  const float* dp = dl.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const float g = static_cast<float>(gamma), a = static_cast<float>(alpha);
+  at::parallel_for(0, N, row_grain(C), [&](int64_t r0, int64_t r1) {
+    backward_rows_f32(xp, tp, dp, op, r0, r1, C, g, a, mode);
+  });
+  return out.to(logits.scalar_type());
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(maskrcnn_benchmark, CPU, m) {
+  m.impl("sigmoid_focal_loss_forward", focal_forward_cpu);
+  m.impl("sigmoid_focal_loss_backward", focal_backward_cpu);
+}

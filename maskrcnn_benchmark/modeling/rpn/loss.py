@@ -1,0 +1,89 @@
+"""RPN training targets and losses.
+
+Anchors are matched to ground truth by IoU (+1 convention): label 1 at IoU >= FG_IOU_THRESHOLD (and
+the best anchors of each ground-truth box, the low-quality rule), 0 below BG_IOU_THRESHOLD, -1
+(ignored) in between and for anchors that straddle the image border. BATCH_SIZE_PER_IMAGE anchors
+per image are sampled (POSITIVE_FRACTION positives at most). Losses:
+- loss_objectness: binary cross-entropy, mean over the sampled anchors of the whole batch;
+- loss_rpn_box_reg: smooth L1 (beta 1/9) summed over sampled positives / number of sampled anchors.
+"""
+from typing import List, Sequence, Tuple
+
+import torch
+from torch.nn import functional as F
+
+from ...layers.smooth_l1_loss import smooth_l1_loss
+from ...structures.bounding_box import BoxList
+from ...structures.boxlist_ops import boxlist_iou, cat_boxlist
+from ..balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
+from ..box_coder import BoxCoder
+from ..matcher import Matcher
+from .utils import concat_box_prediction_layers
+
+
+class RPNLossComputation:
+    def __init__(self, proposal_matcher: Matcher, fg_bg_sampler: BalancedPositiveNegativeSampler, box_coder: BoxCoder):
+        self.proposal_matcher = proposal_matcher
+        self.fg_bg_sampler = fg_bg_sampler
+        self.box_coder = box_coder
+
+    def match_targets_to_anchors(self, anchor: BoxList, target: BoxList) -> Tuple[BoxList, torch.Tensor]:
+        """(the matched ground-truth box of every anchor, matched indices with -1/-2 codes)."""
+        matched_idxs = self.proposal_matcher(boxlist_iou(target, anchor))
+        # Only the boxes are needed; unmatched anchors borrow gt 0 and are masked out by label.
+        matched_targets = target.copy_with_fields([])[matched_idxs.clamp(min=0)]
+        return matched_targets, matched_idxs
+
+    def prepare_targets(
+        self, anchors: Sequence[BoxList], targets: Sequence[BoxList]
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+        """Per image: float labels [R] (1, 0, -1) and regression targets [R, 4]."""
+        labels, regression_targets = [], []
+        for anchors_per_image, targets_per_image in zip(anchors, targets):
+            matched_targets, matched_idxs = self.match_targets_to_anchors(anchors_per_image, targets_per_image)
+            labels_per_image = (matched_idxs >= 0).to(torch.float32)
+            labels_per_image[matched_idxs == Matcher.BELOW_LOW_THRESHOLD] = 0
+            labels_per_image[~anchors_per_image.get_field("visibility")] = -1
+            labels_per_image[matched_idxs == Matcher.BETWEEN_THRESHOLDS] = -1
+            labels.append(labels_per_image)
+            regression_targets.append(self.box_coder.encode(matched_targets.bbox, anchors_per_image.bbox))
+        return labels, regression_targets
+
+    def __call__(
+        self,
+        anchors: Sequence[Sequence[BoxList]],
+        objectness: Sequence[torch.Tensor],
+        box_regression: Sequence[torch.Tensor],
+        targets: Sequence[BoxList],
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """anchors: per image, per level BoxList; objectness/box_regression: per level head outputs.
+        Returns (loss_objectness, loss_rpn_box_reg)."""
+        anchors = [cat_boxlist(anchors_per_image) for anchors_per_image in anchors]
+        labels, regression_targets = self.prepare_targets(anchors, targets)
+        sampled_pos, sampled_neg = self.fg_bg_sampler(labels)
+        sampled_pos_inds = torch.nonzero(torch.cat(sampled_pos)).squeeze(1)
+        sampled_inds = torch.nonzero(torch.cat(sampled_pos) | torch.cat(sampled_neg)).squeeze(1)
+
+        objectness, box_regression = concat_box_prediction_layers(objectness, box_regression)
+        objectness = objectness.squeeze(1)
+        labels = torch.cat(labels)
+        regression_targets = torch.cat(regression_targets)
+
+        box_loss = smooth_l1_loss(
+            box_regression[sampled_pos_inds], regression_targets[sampled_pos_inds], beta=1.0 / 9, size_average=False,
+        ) / max(sampled_inds.numel(), 1)
+        objectness_loss = F.binary_cross_entropy_with_logits(
+            objectness[sampled_inds].float(), labels[sampled_inds]
+        ) if sampled_inds.numel() > 0 else objectness.sum() * 0
+        return objectness_loss, box_loss
+
+
+def make_rpn_loss_evaluator(cfg, box_coder: BoxCoder) -> RPNLossComputation:
+    rpn = cfg.MODEL.RPN
+    return RPNLossComputation(
+        Matcher(rpn.FG_IOU_THRESHOLD, rpn.BG_IOU_THRESHOLD, allow_low_quality_matches=True),
+        BalancedPositiveNegativeSampler(rpn.BATCH_SIZE_PER_IMAGE, rpn.POSITIVE_FRACTION),
+        box_coder,
+    )
+
+
