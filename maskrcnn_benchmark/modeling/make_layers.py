@@ -43,6 +43,15 @@ def group_norm(
     return nn.GroupNorm(get_group_gn(out_channels, dim_per_gp, num_groups), out_channels, eps, affine)
 
 
+def gn_factory(gn_cfg=None) -> Callable[[int], nn.GroupNorm]:
+    """channels -> nn.GroupNorm with the settings of `gn_cfg` (a MODEL.GROUP_NORM node; None reads
+    the global cfg when called, as the original did)."""
+    if gn_cfg is None:
+        return lambda channels: group_norm(channels)
+    dim_per_gp, num_groups, eps = gn_cfg.DIM_PER_GP, gn_cfg.NUM_GROUPS, gn_cfg.EPSILON
+    return lambda channels: group_norm(channels, dim_per_gp=dim_per_gp, num_groups=num_groups, eps=eps)
+
+
 def make_conv3x3(
     in_channels: int,
     out_channels: int,
@@ -51,9 +60,11 @@ def make_conv3x3(
     use_gn: bool = False,
     use_relu: bool = False,
     kaiming_init: bool = True,
+    norm: Optional[Callable[[int], nn.Module]] = None,
 ) -> nn.Module:
     """3x3 conv (+ GroupNorm) (+ ReLU). Without GN and ReLU it is a bare Conv2d, so state_dict
-    keys are `<name>.weight`; otherwise a Sequential (`<name>.0.weight`, `<name>.1.weight`, ...)."""
+    keys are `<name>.weight`; otherwise a Sequential (`<name>.0.weight`, `<name>.1.weight`, ...).
+    `norm` builds the GN layer (default: gn_factory())."""
     conv = Conv2d(in_channels, out_channels, 3, stride=stride, padding=dilation, dilation=dilation, bias=not use_gn)
     if kaiming_init:
         nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
@@ -63,28 +74,33 @@ def make_conv3x3(
         nn.init.constant_(conv.bias, 0)
     modules = [conv]
     if use_gn:
-        modules.append(group_norm(out_channels))
+        modules.append((norm or gn_factory())(out_channels))
     if use_relu:
         modules.append(nn.ReLU(inplace=True))
     return nn.Sequential(*modules) if len(modules) > 1 else conv
 
 
-def make_fc(dim_in: int, hidden_dim: int, use_gn: bool = False) -> nn.Module:
+def make_fc(
+    dim_in: int, hidden_dim: int, use_gn: bool = False, norm: Optional[Callable[[int], nn.Module]] = None
+) -> nn.Module:
     """Linear layer (Caffe2's XavierFill init, i.e. kaiming_uniform with a=1); with GN the bias
-    moves into the norm."""
+    moves into the norm (built by `norm`, default gn_factory())."""
     if use_gn:
         fc = nn.Linear(dim_in, hidden_dim, bias=False)
         nn.init.kaiming_uniform_(fc.weight, a=1)
-        return nn.Sequential(fc, group_norm(hidden_dim))
+        return nn.Sequential(fc, (norm or gn_factory())(hidden_dim))
     fc = nn.Linear(dim_in, hidden_dim)
     nn.init.kaiming_uniform_(fc.weight, a=1)
     nn.init.constant_(fc.bias, 0)
     return fc
 
 
-def conv_with_kaiming_uniform(use_gn: bool = False, use_relu: bool = False) -> Callable[..., nn.Module]:
+def conv_with_kaiming_uniform(
+    use_gn: bool = False, use_relu: bool = False, norm: Optional[Callable[[int], nn.Module]] = None
+) -> Callable[..., nn.Module]:
     """A factory make_conv(in_channels, out_channels, kernel_size, stride=1, dilation=1) of
-    "same"-padded convs initialised kaiming_uniform(a=1), optionally followed by GN and ReLU."""
+    "same"-padded convs initialised kaiming_uniform(a=1), optionally followed by GN (built by
+    `norm`, default gn_factory()) and ReLU."""
 
     def make_conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1):
         conv = Conv2d(
@@ -96,7 +112,7 @@ def conv_with_kaiming_uniform(use_gn: bool = False, use_relu: bool = False) -> C
             nn.init.constant_(conv.bias, 0)
         modules = [conv]
         if use_gn:
-            modules.append(group_norm(out_channels))
+            modules.append((norm or gn_factory())(out_channels))
         if use_relu:
             modules.append(nn.ReLU(inplace=True))
         return nn.Sequential(*modules) if len(modules) > 1 else conv

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from torch import nn
 
 from .. import registry
-from ..make_layers import conv_with_kaiming_uniform
+from ..make_layers import conv_with_kaiming_uniform, gn_factory
 from . import fpn as fpn_module
 from . import resnet
 
@@ -35,12 +35,17 @@ def _lookup(table: dict, key: str, what: str):
     return table[key]
 
 
+def norm_factory(cfg, name: str):
+    """channels -> norm layer for a NORMS name; GroupNorm uses cfg.MODEL.GROUP_NORM."""
+    return gn_factory(cfg.MODEL.GROUP_NORM) if name == "GroupNorm" else resnet.NORMS[name]
+
+
 def block_and_norm(cfg, conv_body: str):
     """(block class, norm factory) for cfg.MODEL.RESNETS.TRANS_FUNC on the body `conv_body`."""
     block, norm = _lookup(TRANS_FUNCS, cfg.MODEL.RESNETS.TRANS_FUNC, "MODEL.RESNETS.TRANS_FUNC")
     if conv_body.startswith(("R-18-", "R-34-")):
         block = resnet.BasicBlock
-    return block, resnet.NORMS[norm]
+    return block, norm_factory(cfg, norm)
 
 
 def build_resnet(cfg) -> resnet.ResNet:
@@ -50,7 +55,7 @@ def build_resnet(cfg) -> resnet.ResNet:
     if any(r.STAGE_WITH_DCN):
         raise NotImplementedError("MODEL.RESNETS.STAGE_WITH_DCN (deformable convolutions) is not supported yet")
     block, norm = block_and_norm(cfg, conv_body)
-    stem_norm = resnet.NORMS[_lookup(STEM_NORMS, r.STEM_FUNC, "MODEL.RESNETS.STEM_FUNC")]
+    stem_norm = norm_factory(cfg, _lookup(STEM_NORMS, r.STEM_FUNC, "MODEL.RESNETS.STEM_FUNC"))
     return resnet.ResNet(
         _lookup(resnet.STAGE_SPECS, conv_body, "MODEL.BACKBONE.CONV_BODY"),
         block=block,
@@ -78,7 +83,7 @@ def build_resnet_fpn_backbone(cfg) -> nn.Sequential:
     fpn = fpn_module.FPN(
         in_channels_list=[stage2, stage2 * 2, stage2 * 4, stage2 * 8],
         out_channels=out_channels,
-        conv_block=conv_with_kaiming_uniform(cfg.MODEL.FPN.USE_GN, cfg.MODEL.FPN.USE_RELU),
+        conv_block=conv_with_kaiming_uniform(cfg.MODEL.FPN.USE_GN, cfg.MODEL.FPN.USE_RELU, gn_factory(cfg.MODEL.GROUP_NORM)),
         top_blocks=fpn_module.LastLevelMaxPool(),
     )
     model = nn.Sequential(OrderedDict([("body", body), ("fpn", fpn)]))
@@ -94,7 +99,7 @@ def build_resnet_fpn_p3p7_backbone(cfg) -> nn.Sequential:
     fpn = fpn_module.FPN(
         in_channels_list=[0, stage2 * 2, stage2 * 4, stage2 * 8],
         out_channels=out_channels,
-        conv_block=conv_with_kaiming_uniform(cfg.MODEL.FPN.USE_GN, cfg.MODEL.FPN.USE_RELU),
+        conv_block=conv_with_kaiming_uniform(cfg.MODEL.FPN.USE_GN, cfg.MODEL.FPN.USE_RELU, gn_factory(cfg.MODEL.GROUP_NORM)),
         top_blocks=fpn_module.LastLevelP6P7(p6p7_in, out_channels),
     )
     model = nn.Sequential(OrderedDict([("body", body), ("fpn", fpn)]))

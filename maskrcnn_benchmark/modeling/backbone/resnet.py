@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from ...layers.batch_norm import FrozenBatchNorm2d
 from ...layers.misc import Conv2d
-from ..make_layers import group_norm
+from ..make_layers import gn_factory
 
 # index: stage number (1 = "res2"/layer1 ... 4 = "res5"/layer4); return_features: emit its output.
 StageSpec = namedtuple("StageSpec", ["index", "block_count", "return_features"])
@@ -47,7 +47,7 @@ STAGE_SPECS: Dict[str, Tuple[StageSpec, ...]] = {
 NormFactory = Callable[[int], nn.Module]
 NORMS: Dict[str, NormFactory] = {
     "FrozenBatchNorm": FrozenBatchNorm2d,
-    "GroupNorm": lambda channels: group_norm(channels),
+    "GroupNorm": gn_factory(),  # the builders pass one with the config's GROUP_NORM settings
     "BatchNorm": nn.BatchNorm2d,
 }
 

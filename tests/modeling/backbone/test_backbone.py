@@ -123,3 +123,11 @@ def test_backward_reaches_unfrozen_parameters_only():
             assert p.grad is not None and torch.isfinite(p.grad).all(), name
         else:
             assert p.grad is None, name
+
+
+def test_group_norm_settings_come_from_the_given_config_not_the_global_one():
+    c = _cfg({**ORIGINAL_BACKBONES["gn_baselines/e2e_mask_rcnn_R_50_FPN_1x_gn.yaml"], "MODEL.GROUP_NORM.NUM_GROUPS": 8})
+    model = build_backbone(c)
+    assert cfg.MODEL.GROUP_NORM.NUM_GROUPS == 32
+    assert model.body.stem.bn1.num_groups == 8 and model.body.layer2[0].bn2.num_groups == 8
+    assert model.fpn.fpn_inner1[1].num_groups == 8

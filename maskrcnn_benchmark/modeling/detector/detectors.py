@@ -1,0 +1,11 @@
+"""Meta-architectures by name (MODEL.META_ARCHITECTURE)."""
+from .generalized_rcnn import GeneralizedRCNN
+
+_DETECTION_META_ARCHITECTURES = {"GeneralizedRCNN": GeneralizedRCNN.from_config}
+
+
+def build_detection_model(cfg):
+    name = cfg.MODEL.META_ARCHITECTURE
+    if name not in _DETECTION_META_ARCHITECTURES:
+        raise KeyError(f"MODEL.META_ARCHITECTURE {name!r} is not known; choose one of {sorted(_DETECTION_META_ARCHITECTURES)}")
+    return _DETECTION_META_ARCHITECTURES[name](cfg)

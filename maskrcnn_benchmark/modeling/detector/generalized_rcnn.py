@@ -1,0 +1,53 @@
+"""GeneralizedRCNN: backbone -> RPN -> ROI heads.
+
+forward(images, targets=None):
+- images: list of [3, H, W] tensors, a batched tensor, or an ImageList (already normalized; a list is
+  zero-padded into a batch here without size divisibility, as the original did).
+- training: targets (one BoxList per image with "labels" and, as needed, "masks" / "keypoints")
+  are required; returns a dict of losses.
+- inference: returns one BoxList per image, in network-input pixels, with "scores" and "labels"
+  (plus "mask" [N, 1, M, M] probabilities and/or "keypoints"); RPN-only models return proposals
+  with "objectness".
+"""
+from typing import Dict, List, Optional, Union
+
+import torch
+from torch import nn
+
+from ...structures.bounding_box import BoxList
+from ...structures.image_list import ImageList, to_image_list
+from ..backbone import build_backbone
+from ..roi_heads.roi_heads import build_roi_heads
+from ..rpn.rpn import build_rpn
+
+
+class GeneralizedRCNN(nn.Module):
+    def __init__(self, backbone: nn.Module, rpn: nn.Module, roi_heads):
+        super().__init__()
+        self.backbone = backbone
+        self.rpn = rpn
+        self.roi_heads = roi_heads
+
+    @classmethod
+    def from_config(cls, cfg) -> "GeneralizedRCNN":
+        backbone = build_backbone(cfg)
+        return cls(backbone, build_rpn(cfg, backbone.out_channels), build_roi_heads(cfg, backbone.out_channels))
+
+    def forward(
+        self,
+        images: Union[List[torch.Tensor], torch.Tensor, ImageList],
+        targets: Optional[List[BoxList]] = None,
+    ) -> Union[Dict[str, torch.Tensor], List[BoxList]]:
+        if self.training and targets is None:
+            raise ValueError("In training mode, targets should be passed")
+        images = to_image_list(images)
+        features = self.backbone(images.tensors)
+        proposals, proposal_losses = self.rpn(images, features, targets)
+        if self.roi_heads:
+            x, result, detector_losses = self.roi_heads(features, proposals, targets)
+        else:
+            # RPN-only: the proposals are the detections.
+            result, detector_losses = proposals, {}
+        if self.training:
+            return {**detector_losses, **proposal_losses}
+        return result

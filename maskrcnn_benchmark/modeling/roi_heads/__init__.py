@@ -1,0 +1,1 @@
+"""Per-RoI heads: box classification/regression, masks, keypoints."""

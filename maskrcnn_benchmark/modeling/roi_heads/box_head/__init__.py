@@ -1,0 +1,1 @@
+"""Box head: RoI features -> class scores and class-specific box deltas."""

@@ -1,0 +1,98 @@
+"""Box head training: sample proposals against ground truth, then classification + regression losses.
+
+Proposals (RPN output + ground truth) are matched at IoU FG_IOU_THRESHOLD / BG_IOU_THRESHOLD
+without the low-quality rule; label = matched class, 0 below BG, -1 (ignored) in between.
+BATCH_SIZE_PER_IMAGE are sampled per image with at most POSITIVE_FRACTION positives. Losses:
+- loss_classifier: cross-entropy, mean over sampled RoIs;
+- loss_box_reg: smooth L1 (beta 1) over the 4 deltas of the ground-truth class of each positive,
+  summed and divided by the number of sampled RoIs.
+"""
+from typing import List, Sequence, Tuple
+
+import torch
+from torch.nn import functional as F
+
+from ....layers.smooth_l1_loss import smooth_l1_loss
+from ....structures.bounding_box import BoxList
+from ....structures.boxlist_ops import boxlist_iou
+from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
+from ...box_coder import BoxCoder
+from ...matcher import Matcher
+from ...utils import cat
+
+
+class FastRCNNLossComputation:
+    def __init__(
+        self, proposal_matcher: Matcher, fg_bg_sampler: BalancedPositiveNegativeSampler, box_coder: BoxCoder,
+        cls_agnostic_bbox_reg: bool = False,
+    ):
+        self.proposal_matcher = proposal_matcher
+        self.fg_bg_sampler = fg_bg_sampler
+        self.box_coder = box_coder
+        self.cls_agnostic_bbox_reg = cls_agnostic_bbox_reg
+        self._proposals: List[BoxList] = []
+
+    def match_targets_to_proposals(self, proposal: BoxList, target: BoxList) -> BoxList:
+        matched_idxs = self.proposal_matcher(boxlist_iou(target, proposal))
+        matched_targets = target.copy_with_fields("labels")[matched_idxs.clamp(min=0)]
+        matched_targets.add_field("matched_idxs", matched_idxs)
+        return matched_targets
+
+    def prepare_targets(
+        self, proposals: Sequence[BoxList], targets: Sequence[BoxList]
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+        labels, regression_targets = [], []
+        for proposals_per_image, targets_per_image in zip(proposals, targets):
+            matched_targets = self.match_targets_to_proposals(proposals_per_image, targets_per_image)
+            matched_idxs = matched_targets.get_field("matched_idxs")
+            labels_per_image = matched_targets.get_field("labels").to(torch.int64)
+            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BELOW_LOW_THRESHOLD, 0)
+            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BETWEEN_THRESHOLDS, -1)
+            labels.append(labels_per_image)
+            regression_targets.append(self.box_coder.encode(matched_targets.bbox, proposals_per_image.bbox))
+        return labels, regression_targets
+
+    def subsample(self, proposals: Sequence[BoxList], targets: Sequence[BoxList]) -> List[BoxList]:
+        """The sampled proposals of each image, with fields "labels" and "regression_targets"
+        (kept for the loss call that follows)."""
+        labels, regression_targets = self.prepare_targets(proposals, targets)
+        sampled_pos, sampled_neg = self.fg_bg_sampler(labels)
+        sampled = []
+        for proposal, label, target, pos, neg in zip(proposals, labels, regression_targets, sampled_pos, sampled_neg):
+            proposal = proposal.copy_with_fields(proposal.fields())
+            proposal.add_field("labels", label)
+            proposal.add_field("regression_targets", target)
+            sampled.append(proposal[torch.nonzero(pos | neg).squeeze(1)])
+        self._proposals = sampled
+        return sampled
+
+    def __call__(self, class_logits: Sequence[torch.Tensor], box_regression: Sequence[torch.Tensor]):
+        """(loss_classifier, loss_box_reg) for the proposals of the last subsample() call."""
+        if not self._proposals:
+            raise RuntimeError("subsample() must be called before computing the box-head loss")
+        class_logits = cat(class_logits, dim=0).float()
+        box_regression = cat(box_regression, dim=0).float()
+        labels = cat([p.get_field("labels") for p in self._proposals], dim=0)
+        regression_targets = cat([p.get_field("regression_targets") for p in self._proposals], dim=0)
+
+        classification_loss = F.cross_entropy(class_logits, labels)
+        pos = torch.nonzero(labels > 0).squeeze(1)
+        columns = torch.arange(4, device=labels.device)
+        if self.cls_agnostic_bbox_reg:
+            map_inds = (4 + columns).expand(pos.numel(), 4)
+        else:
+            map_inds = 4 * labels[pos, None] + columns
+        box_loss = smooth_l1_loss(
+            box_regression[pos[:, None], map_inds], regression_targets[pos], size_average=False, beta=1
+        ) / max(labels.numel(), 1)
+        return classification_loss, box_loss
+
+
+def make_roi_box_loss_evaluator(cfg) -> FastRCNNLossComputation:
+    heads = cfg.MODEL.ROI_HEADS
+    return FastRCNNLossComputation(
+        Matcher(heads.FG_IOU_THRESHOLD, heads.BG_IOU_THRESHOLD, allow_low_quality_matches=False),
+        BalancedPositiveNegativeSampler(heads.BATCH_SIZE_PER_IMAGE, heads.POSITIVE_FRACTION),
+        BoxCoder(weights=heads.BBOX_REG_WEIGHTS),
+        cfg.MODEL.CLS_AGNOSTIC_BBOX_REG,
+    )

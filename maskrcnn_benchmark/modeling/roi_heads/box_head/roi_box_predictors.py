@@ -1,0 +1,54 @@
+"""Box predictors: features -> (class logits [K, num_classes], box deltas [K, 4 * num_reg_classes]).
+
+num_reg_classes is num_classes, or 2 (background, object) with MODEL.CLS_AGNOSTIC_BBOX_REG.
+"""
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from ... import registry
+
+
+class _Predictor(nn.Module):
+    def __init__(self, in_channels: int, num_classes: int, cls_agnostic_bbox_reg: bool = False):
+        super().__init__()
+        self.cls_score = nn.Linear(in_channels, num_classes)
+        self.bbox_pred = nn.Linear(in_channels, (2 if cls_agnostic_bbox_reg else num_classes) * 4)
+        nn.init.normal_(self.cls_score.weight, mean=0, std=0.01)
+        nn.init.normal_(self.bbox_pred.weight, mean=0, std=0.001)
+        for layer in (self.cls_score, self.bbox_pred):
+            nn.init.constant_(layer.bias, 0)
+
+
+class FastRCNNPredictor(_Predictor):
+    """C4: global average pooling of [K, C, H, W], then the two linear layers."""
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        x = x.mean(dim=(2, 3))
+        return self.cls_score(x), self.bbox_pred(x)
+
+
+class FPNPredictor(_Predictor):
+    """FPN: the two linear layers on [K, C] (or [K, C, 1, 1]) features."""
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.ndimension() == 4:
+            if tuple(x.shape[2:]) != (1, 1):
+                raise ValueError(f"FPNPredictor expects [K, C] or [K, C, 1, 1] features, got {tuple(x.shape)}")
+            x = x.flatten(1)
+        return self.cls_score(x), self.bbox_pred(x)
+
+
+@registry.ROI_BOX_PREDICTOR.register("FastRCNNPredictor")
+def build_fast_rcnn_predictor(cfg, in_channels: int) -> FastRCNNPredictor:
+    return FastRCNNPredictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES, cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
+
+
+@registry.ROI_BOX_PREDICTOR.register("FPNPredictor")
+def build_fpn_predictor(cfg, in_channels: int) -> FPNPredictor:
+    return FPNPredictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES, cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
+
+
+def make_roi_box_predictor(cfg, in_channels: int) -> nn.Module:
+    return registry.ROI_BOX_PREDICTOR[cfg.MODEL.ROI_BOX_HEAD.PREDICTOR](cfg, in_channels)

@@ -1,0 +1,1 @@
+"""Keypoint head: per-RoI heat maps (one per keypoint), targets, loss and decoding."""

@@ -1,0 +1,90 @@
+"""Keypoint training: sampling and the heat-map loss.
+
+Proposals are matched to ground truth (no low-quality rule); a proposal is ignored (-1) when its
+matched ground-truth person has no visible keypoint inside that person's box (the original's rule).
+Only the sampled positives are kept. Each visible keypoint inside its proposal becomes one target
+pixel of a 56 x 56 map (keypoints_to_heat_map); the loss is the cross-entropy over the 56*56
+logits, mean over the valid (proposal, keypoint) pairs; 0 when there are none.
+"""
+from typing import List, Sequence, Tuple
+
+import torch
+from torch.nn import functional as F
+
+from ....structures.bounding_box import BoxList
+from ....structures.boxlist_ops import boxlist_iou
+from ....structures.keypoint import keypoints_to_heat_map
+from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
+from ...matcher import Matcher
+from ...utils import cat
+
+
+def project_keypoints_to_heatmap(keypoints, proposals: BoxList, discretization_size: int):
+    """(target pixel indices [P, K], valid [P, K]) of keypoints in their proposals."""
+    proposals = proposals.convert("xyxy")
+    return keypoints_to_heat_map(keypoints.keypoints, proposals.bbox, discretization_size)
+
+
+def _within_box(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """[N, K] whether each of the K points [N, K, 2+] lies inside its box [N, 4] (inclusive)."""
+    x_within = (points[..., 0] >= boxes[:, 0, None]) & (points[..., 0] <= boxes[:, 2, None])
+    y_within = (points[..., 1] >= boxes[:, 1, None]) & (points[..., 1] <= boxes[:, 3, None])
+    return x_within & y_within
+
+
+class KeypointRCNNLossComputation:
+    def __init__(self, proposal_matcher: Matcher, fg_bg_sampler: BalancedPositiveNegativeSampler, discretization_size: int):
+        self.proposal_matcher = proposal_matcher
+        self.fg_bg_sampler = fg_bg_sampler
+        self.discretization_size = discretization_size
+
+    def prepare_targets(self, proposals: Sequence[BoxList], targets: Sequence[BoxList]) -> Tuple[List[torch.Tensor], list]:
+        labels, keypoints = [], []
+        for proposals_per_image, targets_per_image in zip(proposals, targets):
+            matched_idxs = self.proposal_matcher(boxlist_iou(targets_per_image, proposals_per_image))
+            matched_targets = targets_per_image.copy_with_fields(["labels", "keypoints"])[matched_idxs.clamp(min=0)]
+            labels_per_image = matched_targets.get_field("labels").to(torch.int64)
+            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BELOW_LOW_THRESHOLD, 0)
+            keypoints_per_image = matched_targets.get_field("keypoints")
+            within_box = _within_box(keypoints_per_image.keypoints, matched_targets.bbox)
+            is_visible = (within_box & (keypoints_per_image.keypoints[..., 2] > 0)).any(dim=1)
+            labels.append(labels_per_image.masked_fill(~is_visible, -1))
+            keypoints.append(keypoints_per_image)
+        return labels, keypoints
+
+    def subsample(self, proposals: Sequence[BoxList], targets: Sequence[BoxList]) -> List[BoxList]:
+        """The sampled positive proposals of each image, with fields "labels" and "keypoints"."""
+        labels, keypoints = self.prepare_targets(proposals, targets)
+        sampled_pos, _ = self.fg_bg_sampler(labels)
+        sampled = []
+        for proposal, label, kp, pos in zip(proposals, labels, keypoints, sampled_pos):
+            proposal = proposal.copy_with_fields(proposal.fields())
+            proposal.add_field("labels", label)
+            proposal.add_field("keypoints", kp)
+            sampled.append(proposal[torch.nonzero(pos).squeeze(1)])
+        return sampled
+
+    def __call__(self, proposals: Sequence[BoxList], keypoint_logits: torch.Tensor) -> torch.Tensor:
+        """keypoint_logits [P, K, S, S] for the sampled proposals of all images."""
+        heatmaps, valid = [], []
+        for proposals_per_image in proposals:
+            kp = proposals_per_image.get_field("keypoints")
+            heatmaps_per_image, valid_per_image = project_keypoints_to_heatmap(kp, proposals_per_image, self.discretization_size)
+            heatmaps.append(heatmaps_per_image.reshape(-1))
+            valid.append(valid_per_image.reshape(-1))
+        keypoint_targets = cat(heatmaps, dim=0)
+        valid = torch.nonzero(cat(valid, dim=0)).squeeze(1)
+        if keypoint_targets.numel() == 0 or valid.numel() == 0:
+            return keypoint_logits.sum() * 0
+        N, K, H, W = keypoint_logits.shape
+        keypoint_logits = keypoint_logits.reshape(N * K, H * W).float()
+        return F.cross_entropy(keypoint_logits[valid], keypoint_targets[valid].to(torch.int64))
+
+
+def make_roi_keypoint_loss_evaluator(cfg) -> KeypointRCNNLossComputation:
+    heads = cfg.MODEL.ROI_HEADS
+    return KeypointRCNNLossComputation(
+        Matcher(heads.FG_IOU_THRESHOLD, heads.BG_IOU_THRESHOLD, allow_low_quality_matches=False),
+        BalancedPositiveNegativeSampler(heads.BATCH_SIZE_PER_IMAGE, heads.POSITIVE_FRACTION),
+        cfg.MODEL.ROI_KEYPOINT_HEAD.RESOLUTION,
+    )

@@ -1,0 +1,1 @@
+"""Mask head: per-RoI, per-class mask logits; targets, loss and pasting into the image."""

@@ -1,0 +1,115 @@
+"""Mask inference: pick each detection's class channel, and paste masks into the image (Masker).
+
+MaskPostProcessor adds the field "mask" to each detection BoxList: probabilities [N, 1, M, M], or,
+when given a Masker, masks pasted at image size [N, 1, H, W] (bool).
+
+Masker pastes the legacy way (REFERENCE.md 9.8): pad the M x M mask by `padding` pixels, grow the
+box around its centre by (M + 2 * padding) / M, truncate it to integers, resize the mask bilinearly
+to the box's (x2 - x1 + 1) x (y2 - y1 + 1) pixels, threshold, and write it into the image.
+"""
+from typing import List, Sequence, Union
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ....structures.bounding_box import BoxList
+
+
+def expand_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
+    """Scale [N, 4] boxes around their centres."""
+    w_half = (boxes[:, 2] - boxes[:, 0]) * 0.5 * scale
+    h_half = (boxes[:, 3] - boxes[:, 1]) * 0.5 * scale
+    x_c = (boxes[:, 2] + boxes[:, 0]) * 0.5
+    y_c = (boxes[:, 3] + boxes[:, 1]) * 0.5
+    return torch.stack((x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half), dim=1)
+
+
+def expand_masks(mask: torch.Tensor, padding: int):
+    """Zero-pad [N, 1, M, M] masks by `padding` on each side; returns (padded, (M + 2p) / M)."""
+    M = mask.shape[-1]
+    scale = float(M + 2 * padding) / M
+    return F.pad(mask, (padding,) * 4), scale
+
+
+def paste_mask_in_image(
+    mask: torch.Tensor, box: torch.Tensor, im_h: int, im_w: int, thresh: float = 0.5, padding: int = 1
+) -> torch.Tensor:
+    """Paste one [M, M] probability mask for `box` into an [im_h, im_w] canvas.
+
+    thresh >= 0 gives a bool mask (prob > thresh); thresh < 0 gives the probabilities as uint8
+    0..255 (for heat-map displays; the original's cast to bool here lost them).
+    """
+    padded, scale = expand_masks(mask[None, None], padding)
+    box = expand_boxes(box[None].float(), scale)[0].to(torch.int32).tolist()
+    w = max(box[2] - box[0] + 1, 1)
+    h = max(box[3] - box[1] + 1, 1)
+    resized = F.interpolate(padded.float(), size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+    if thresh >= 0:
+        resized = resized > thresh
+        im_mask = torch.zeros((im_h, im_w), dtype=torch.bool, device=mask.device)
+    else:
+        resized = (resized * 255).to(torch.uint8)
+        im_mask = torch.zeros((im_h, im_w), dtype=torch.uint8, device=mask.device)
+    x_0, x_1 = max(box[0], 0), min(box[2] + 1, im_w)
+    y_0, y_1 = max(box[1], 0), min(box[3] + 1, im_h)
+    if x_1 > x_0 and y_1 > y_0:
+        im_mask[y_0:y_1, x_0:x_1] = resized[y_0 - box[1]:y_1 - box[1], x_0 - box[0]:x_1 - box[0]]
+    return im_mask
+
+
+class Masker:
+    """Paste per-detection masks into images: __call__(masks: list of [N, 1, M, M], boxes: list of
+    BoxList (or one BoxList)) -> list of [N, 1, H, W] (bool, or uint8 when threshold < 0)."""
+
+    def __init__(self, threshold: float = 0.5, padding: int = 1):
+        self.threshold = threshold
+        self.padding = padding
+
+    def forward_single_image(self, masks: torch.Tensor, boxes: BoxList) -> torch.Tensor:
+        boxes = boxes.convert("xyxy")
+        im_w, im_h = (int(v) for v in boxes.size)
+        pasted = [
+            paste_mask_in_image(mask[0], box, im_h, im_w, self.threshold, self.padding)
+            for mask, box in zip(masks, boxes.bbox)
+        ]
+        if pasted:
+            return torch.stack(pasted, dim=0)[:, None]
+        dtype = torch.bool if self.threshold >= 0 else torch.uint8
+        return torch.zeros((0, 1, im_h, im_w), dtype=dtype, device=masks.device)
+
+    def __call__(self, masks: Sequence[torch.Tensor], boxes: Union[BoxList, Sequence[BoxList]]) -> List[torch.Tensor]:
+        if isinstance(boxes, BoxList):
+            boxes = [boxes]
+        if len(boxes) != len(masks):
+            raise ValueError(f"Masker: {len(masks)} mask tensors for {len(boxes)} images")
+        return [self.forward_single_image(mask, box) for mask, box in zip(masks, boxes)]
+
+
+class MaskPostProcessor(nn.Module):
+    def __init__(self, masker: Masker = None):
+        super().__init__()
+        self.masker = masker
+
+    def forward(self, x: torch.Tensor, boxes: Sequence[BoxList]) -> List[BoxList]:
+        """x: [K, num_classes, M, M] logits for the K detections of all images."""
+        mask_prob = x.float().sigmoid()
+        labels = torch.cat([b.get_field("labels") for b in boxes])
+        mask_prob = mask_prob[torch.arange(x.shape[0], device=labels.device), labels][:, None]
+        mask_prob = mask_prob.split([len(b) for b in boxes], dim=0)
+        if self.masker is not None:
+            mask_prob = self.masker(mask_prob, boxes)
+        results = []
+        for prob, box in zip(mask_prob, boxes):
+            result = BoxList(box.bbox, box.size, mode="xyxy")
+            for field in box.fields():
+                result.add_field(field, box.get_field(field))
+            result.add_field("mask", prob)
+            results.append(result)
+        return results
+
+
+def make_roi_mask_post_processor(cfg) -> MaskPostProcessor:
+    head = cfg.MODEL.ROI_MASK_HEAD
+    masker = Masker(threshold=head.POSTPROCESS_MASKS_THRESHOLD, padding=1) if head.POSTPROCESS_MASKS else None
+    return MaskPostProcessor(masker)

@@ -1,0 +1,70 @@
+"""ROIMaskHead: masks for positive proposals in training, for detections in inference.
+
+forward(features, proposals, targets=None) -> (x, proposals_or_detections, losses). In training
+`proposals` are the box head's sampled proposals (field "labels"); only positives get masks, and
+when the box head's feature extractor is shared, `features` are the box head's per-RoI features.
+In inference the detections gain the field "mask".
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from ....structures.bounding_box import BoxList
+from .inference import MaskPostProcessor, make_roi_mask_post_processor
+from .loss import MaskRCNNLossComputation, make_roi_mask_loss_evaluator
+from .roi_mask_feature_extractors import make_roi_mask_feature_extractor
+from .roi_mask_predictors import make_roi_mask_predictor
+
+
+def keep_only_positive_boxes(boxes: Sequence[BoxList]) -> Tuple[List[BoxList], List[torch.Tensor]]:
+    """Per image: the proposals with label > 0, and the bool mask that selected them."""
+    positive_boxes, positive_masks = [], []
+    for boxes_per_image in boxes:
+        mask = boxes_per_image.get_field("labels") > 0
+        positive_boxes.append(boxes_per_image[torch.nonzero(mask).squeeze(1)])
+        positive_masks.append(mask)
+    return positive_boxes, positive_masks
+
+
+class ROIMaskHead(nn.Module):
+    def __init__(
+        self,
+        feature_extractor: nn.Module,
+        predictor: nn.Module,
+        post_processor: MaskPostProcessor,
+        loss_evaluator: MaskRCNNLossComputation,
+        share_box_feature_extractor: bool = False,
+    ):
+        super().__init__()
+        self.feature_extractor = feature_extractor
+        self.predictor = predictor
+        self.post_processor = post_processor
+        self.loss_evaluator = loss_evaluator
+        self.share_box_feature_extractor = share_box_feature_extractor
+
+    def forward(
+        self, features, proposals: List[BoxList], targets: Optional[List[BoxList]] = None
+    ) -> Tuple[torch.Tensor, List[BoxList], Dict[str, torch.Tensor]]:
+        if self.training:
+            all_proposals = proposals
+            proposals, positive_masks = keep_only_positive_boxes(proposals)
+        if self.training and self.share_box_feature_extractor:
+            x = features[torch.cat(positive_masks, dim=0)]
+        else:
+            x = self.feature_extractor(features, proposals)
+        mask_logits = self.predictor(x)
+        if not self.training:
+            return x, self.post_processor(mask_logits, proposals), {}
+        return x, all_proposals, {"loss_mask": self.loss_evaluator(proposals, mask_logits, targets)}
+
+
+def build_roi_mask_head(cfg, in_channels: int) -> ROIMaskHead:
+    feature_extractor = make_roi_mask_feature_extractor(cfg, in_channels)
+    return ROIMaskHead(
+        feature_extractor,
+        make_roi_mask_predictor(cfg, feature_extractor.out_channels),
+        make_roi_mask_post_processor(cfg),
+        make_roi_mask_loss_evaluator(cfg),
+        cfg.MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR,
+    )

@@ -1,0 +1,56 @@
+"""Mask-head feature extractors (MODEL.ROI_MASK_HEAD.FEATURE_EXTRACTOR).
+
+MaskRCNNFPNFeatureExtractor: pool 14x14, then mask_fcn1..N (3x3 conv + ReLU each).
+ResNet50Conv5ROIFeatureExtractor: the C4 res5 head (normally shared with the box head).
+"""
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ....structures.bounding_box import BoxList
+from ... import registry
+from ...make_layers import gn_factory, make_conv3x3
+from ...poolers import Pooler, make_pooler
+from ..box_head.roi_box_feature_extractors import ResNet50Conv5ROIFeatureExtractor, res5_head
+
+
+class MaskRCNNFPNFeatureExtractor(nn.Module):
+    def __init__(
+        self, pooler: Pooler, in_channels: int, conv_layers: Sequence[int], dilation: int = 1, use_gn: bool = False,
+        norm=None,
+    ):
+        super().__init__()
+        self.pooler = pooler
+        self.blocks = []
+        for idx, out_channels in enumerate(conv_layers, 1):
+            name = f"mask_fcn{idx}"
+            self.add_module(name, make_conv3x3(in_channels, out_channels, dilation=dilation, stride=1, use_gn=use_gn, norm=norm))
+            self.blocks.append(name)
+            in_channels = out_channels
+        self.out_channels = in_channels
+
+    def forward(self, x: Sequence[torch.Tensor], proposals: Sequence[BoxList]) -> torch.Tensor:
+        x = self.pooler(x, proposals)
+        for name in self.blocks:
+            x = F.relu(getattr(self, name)(x))
+        return x
+
+
+@registry.ROI_MASK_FEATURE_EXTRACTORS.register("MaskRCNNFPNFeatureExtractor")
+def build_mask_fpn_extractor(cfg, in_channels: int) -> MaskRCNNFPNFeatureExtractor:
+    head = cfg.MODEL.ROI_MASK_HEAD
+    return MaskRCNNFPNFeatureExtractor(
+        make_pooler(cfg, "ROI_MASK_HEAD"), in_channels, head.CONV_LAYERS, head.DILATION, head.USE_GN,
+        gn_factory(cfg.MODEL.GROUP_NORM),
+    )
+
+
+@registry.ROI_MASK_FEATURE_EXTRACTORS.register("ResNet50Conv5ROIFeatureExtractor")
+def build_mask_res5_extractor(cfg, in_channels: int) -> ResNet50Conv5ROIFeatureExtractor:
+    return ResNet50Conv5ROIFeatureExtractor(make_pooler(cfg, "ROI_MASK_HEAD"), res5_head(cfg, cfg.MODEL.ROI_MASK_HEAD.DILATION))
+
+
+def make_roi_mask_feature_extractor(cfg, in_channels: int) -> nn.Module:
+    return registry.ROI_MASK_FEATURE_EXTRACTORS[cfg.MODEL.ROI_MASK_HEAD.FEATURE_EXTRACTOR](cfg, in_channels)

@@ -1,0 +1,104 @@
+"""Box head post-processing and loss against the original's documented algorithm (REFERENCE 9.7)."""
+import pytest
+import torch
+from torch.nn import functional as F
+
+from maskrcnn_benchmark.layers.nms import nms
+from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
+from maskrcnn_benchmark.modeling.box_coder import BoxCoder
+from maskrcnn_benchmark.modeling.matcher import Matcher
+from maskrcnn_benchmark.modeling.roi_heads.box_head.inference import PostProcessor
+from maskrcnn_benchmark.modeling.roi_heads.box_head.loss import FastRCNNLossComputation
+from maskrcnn_benchmark.structures.bounding_box import BoxList
+
+
+def _reference_filter(boxes, scores, size, score_thresh, nms_thresh, detections_per_img):
+    """The original's per-class loop: threshold, NMS per class, concatenate in class order, limit."""
+    num_classes = scores.shape[1]
+    out_boxes, out_scores, out_labels = [], [], []
+    for j in range(1, num_classes):
+        inds = torch.nonzero(scores[:, j] > score_thresh).squeeze(1)
+        b, s = boxes[inds, j], scores[inds, j]
+        keep = nms(b, s, nms_thresh)
+        out_boxes.append(b[keep]), out_scores.append(s[keep]), out_labels.append(torch.full((len(keep),), j))
+    b, s, l = torch.cat(out_boxes), torch.cat(out_scores), torch.cat(out_labels)
+    if len(s) > detections_per_img > 0:
+        thresh = torch.kthvalue(s, len(s) - detections_per_img + 1).values
+        k = s >= thresh
+        b, s, l = b[k], s[k], l[k]
+    return b, s, l
+
+
+@pytest.mark.parametrize("detections_per_img", [100, 7])
+def test_filter_results_equals_per_class_loop(detections_per_img):
+    g = torch.Generator().manual_seed(0)
+    n, c = 60, 6
+    xy = torch.rand(n, c, 2, generator=g) * 80
+    wh = torch.rand(n, c, 2, generator=g) * 40 + 2
+    boxes = torch.cat([xy, xy + wh], dim=2)
+    scores = torch.softmax(torch.randn(n, c, generator=g) * 3, dim=1)
+    post = PostProcessor(score_thresh=0.05, nms=0.5, detections_per_img=detections_per_img)
+    boxlist = BoxList(boxes.reshape(-1, 4), (128, 128))
+    boxlist.add_field("scores", scores.reshape(-1))
+    result = post.filter_results(boxlist, c)
+    ref_b, ref_s, ref_l = _reference_filter(boxes, scores, (128, 128), 0.05, 0.5, detections_per_img)
+    assert torch.equal(result.get_field("labels"), ref_l)
+    torch.testing.assert_close(result.bbox, ref_b)
+    torch.testing.assert_close(result.get_field("scores"), ref_s)
+    assert len(result) <= max(detections_per_img, len(ref_s))
+
+
+def test_forward_decodes_clips_and_handles_empty_images():
+    post = PostProcessor(score_thresh=0.0, nms=0.5, detections_per_img=100, box_coder=BoxCoder((10, 10, 5, 5)))
+    proposals = [BoxList(torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 70.0, 90.0]]), (60, 80)),
+                 BoxList(torch.zeros(0, 4), (30, 30))]
+    logits = torch.tensor([[0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])
+    deltas = torch.zeros(2, 12)
+    out = post((logits, deltas), proposals)
+    assert len(out) == 2 and len(out[1]) == 0
+    assert out[1].get_field("labels").dtype == torch.int64
+    # zero deltas return the proposal, clipped to the 60 x 80 image
+    best = out[0][out[0].get_field("scores").argmax()]
+    assert best.get_field("labels").tolist() in ([1], [2])
+    assert (out[0].bbox[:, 2] <= 59).all() and (out[0].bbox[:, 3] <= 79).all()
+
+
+def test_class_agnostic_regression_uses_the_foreground_deltas():
+    post = PostProcessor(score_thresh=0.0, nms=0.99, cls_agnostic_bbox_reg=True, box_coder=BoxCoder((1, 1, 1, 1)))
+    proposals = [BoxList(torch.tensor([[10.0, 10.0, 29.0, 29.0]]), (100, 100))]
+    deltas = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0]])  # background 4, object 4
+    out = post((torch.zeros(1, 3), deltas), proposals)[0]
+    torch.testing.assert_close(out.bbox, torch.tensor([[20.0, 10.0, 39.0, 29.0]] * 2))
+
+
+class _TakeAll:
+    def __call__(self, labels):
+        return [l > 0 for l in labels], [l == 0 for l in labels]
+
+
+def test_loss_values():
+    coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
+    loss = FastRCNNLossComputation(Matcher(0.5, 0.5, False), _TakeAll(), coder)
+    target = BoxList(torch.tensor([[0.0, 0.0, 20.0, 20.0]]), (64, 64))
+    target.add_field("labels", torch.tensor([2]))
+    proposals = BoxList(torch.tensor([[1.0, 1.0, 20.0, 21.0], [40.0, 40.0, 60.0, 60.0]]), (64, 64))
+    sampled = loss.subsample([proposals], [target])
+    assert sampled[0].get_field("labels").tolist() == [2, 0]
+    logits = torch.randn(2, 3)
+    deltas = torch.randn(2, 12)
+    cls_loss, box_loss = loss([logits], [deltas])
+    torch.testing.assert_close(cls_loss, F.cross_entropy(logits, torch.tensor([2, 0])))
+    reg_target = coder.encode(target.bbox, proposals.bbox[:1])[0]
+    expected = F.smooth_l1_loss(deltas[0, 8:12], reg_target, beta=1.0, reduction="sum") / 2
+    torch.testing.assert_close(box_loss, expected)
+
+
+def test_sampler_limits_per_image():
+    torch.manual_seed(0)
+    loss = FastRCNNLossComputation(Matcher(0.5, 0.5), BalancedPositiveNegativeSampler(4, 0.25), BoxCoder((1, 1, 1, 1)))
+    target = BoxList(torch.tensor([[0.0, 0.0, 9.0, 9.0]]), (100, 100))
+    target.add_field("labels", torch.tensor([1]))
+    proposals = BoxList(torch.cat([torch.tensor([[0.0, 0.0, 9.0, 9.0]] * 5), torch.tensor([[50.0, 50.0, 60.0, 60.0]] * 10)]), (100, 100))
+    (sampled,) = loss.subsample([proposals], [target])
+    labels = sampled.get_field("labels")
+    assert len(sampled) == 4 and (labels > 0).sum() == 1

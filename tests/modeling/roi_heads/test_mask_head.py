@@ -1,0 +1,87 @@
+"""Mask targets, loss, post-processing and the Masker (REFERENCE.md 9.8)."""
+import torch
+from torch.nn import functional as F
+
+from maskrcnn_benchmark.modeling.matcher import Matcher
+from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import Masker, MaskPostProcessor, paste_mask_in_image
+from maskrcnn_benchmark.modeling.roi_heads.mask_head.loss import MaskRCNNLossComputation, project_masks_on_boxes
+from maskrcnn_benchmark.structures.bounding_box import BoxList
+from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
+
+
+def _square_polygon(x1, y1, x2, y2):
+    return [[x1, y1, x2, y1, x2, y2, x1, y2]]
+
+
+def test_targets_of_a_mask_filling_its_proposal_are_all_ones():
+    masks = SegmentationMask([_square_polygon(10, 10, 30, 30)], (64, 64))
+    proposals = BoxList(torch.tensor([[10.0, 10.0, 30.0, 30.0]]), (64, 64))
+    target = project_masks_on_boxes(masks, proposals, 28)
+    assert target.shape == (1, 28, 28) and target.dtype == torch.float32
+    assert target.mean() > 0.95
+
+
+def test_targets_of_a_half_covered_proposal():
+    # the mask covers the left half of the proposal
+    masks = SegmentationMask([_square_polygon(0, 0, 20, 40)], (64, 64))
+    proposals = BoxList(torch.tensor([[0.0, 0.0, 40.0, 40.0]]), (64, 64))
+    target = project_masks_on_boxes(masks, proposals, 28)[0]
+    assert target[:, :13].mean() > 0.95 and target[:, 15:].sum() == 0
+
+
+def test_mask_loss_uses_the_ground_truth_class_channel_and_zero_without_positives():
+    target = BoxList(torch.tensor([[10.0, 10.0, 30.0, 30.0]]), (64, 64))
+    target.add_field("labels", torch.tensor([3]))
+    target.add_field("masks", SegmentationMask([_square_polygon(10, 10, 30, 30)], (64, 64)))
+    proposals = BoxList(torch.tensor([[10.0, 10.0, 30.0, 30.0]]), (64, 64))
+    loss_fn = MaskRCNNLossComputation(Matcher(0.5, 0.5), 14)
+    logits = torch.randn(1, 4, 14, 14, requires_grad=True)
+    loss = loss_fn([proposals], logits, [target])
+    expected_target = project_masks_on_boxes(target.get_field("masks"), proposals, 14)
+    torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(logits[0, 3], expected_target[0]))
+    loss.backward()
+    assert logits.grad[0, :3].abs().sum() == 0 and logits.grad[0, 3].abs().sum() > 0
+    far = BoxList(torch.tensor([[40.0, 40.0, 60.0, 60.0]]), (64, 64))
+    zero = loss_fn([far], logits, [target])
+    assert zero.item() == 0 and zero.requires_grad
+
+
+def test_paste_full_mask_covers_its_box():
+    mask = torch.ones(28, 28)
+    pasted = paste_mask_in_image(mask, torch.tensor([10.0, 20.0, 49.0, 39.0]), 64, 80)
+    assert pasted.dtype == torch.bool and pasted.shape == (64, 80)
+    ys, xs = torch.nonzero(pasted, as_tuple=True)
+    # the 1-pixel zero padding around the mask makes the pasted region match the box to ~1 px
+    assert abs(xs.min().item() - 10) <= 1 and abs(xs.max().item() - 49) <= 1
+    assert abs(ys.min().item() - 20) <= 1 and abs(ys.max().item() - 39) <= 1
+
+
+def test_paste_clips_at_the_image_border_and_heatmap_mode():
+    mask = torch.ones(28, 28) * 0.75
+    pasted = paste_mask_in_image(mask, torch.tensor([-10.0, -10.0, 9.0, 9.0]), 16, 16)
+    assert pasted[0, 0] and not pasted[15, 15]
+    heat = paste_mask_in_image(mask, torch.tensor([0.0, 0.0, 9.0, 9.0]), 16, 16, thresh=-1)
+    assert heat.dtype == torch.uint8 and heat[5, 5].item() == 191  # 0.75 * 255
+
+
+def test_masker_batches_and_empty_images():
+    masker = Masker(threshold=0.5, padding=1)
+    boxes = [BoxList(torch.tensor([[0.0, 0.0, 9.0, 9.0], [5.0, 5.0, 15.0, 15.0]]), (20, 30)),
+             BoxList(torch.zeros(0, 4), (8, 6))]
+    out = masker([torch.ones(2, 1, 28, 28), torch.zeros(0, 1, 28, 28)], boxes)
+    assert out[0].shape == (2, 1, 30, 20) and out[1].shape == (0, 1, 6, 8)
+
+
+def test_post_processor_picks_the_label_channel():
+    logits = torch.zeros(2, 3, 4, 4)
+    logits[0, 1] = 5.0
+    logits[1, 2] = -5.0
+    dets = BoxList(torch.tensor([[0.0, 0.0, 5.0, 5.0], [1.0, 1.0, 6.0, 6.0]]), (10, 10))
+    dets.add_field("labels", torch.tensor([1, 2]))
+    dets.add_field("scores", torch.tensor([0.9, 0.8]))
+    (out,) = MaskPostProcessor()(logits, [dets])
+    mask = out.get_field("mask")
+    assert mask.shape == (2, 1, 4, 4)
+    torch.testing.assert_close(mask[0], torch.full((1, 4, 4), torch.sigmoid(torch.tensor(5.0)).item()))
+    torch.testing.assert_close(mask[1], torch.full((1, 4, 4), torch.sigmoid(torch.tensor(-5.0)).item()))
+    assert out.get_field("scores").tolist() == dets.get_field("scores").tolist()
