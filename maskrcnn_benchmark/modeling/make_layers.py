@@ -72,6 +72,13 @@ def make_conv3x3(
         nn.init.normal_(conv.weight, std=0.01)
     if not use_gn:
         nn.init.constant_(conv.bias, 0)
+    return _with_norm_and_relu(conv, out_channels, use_gn, use_relu, norm)
+
+
+def _with_norm_and_relu(
+    conv: nn.Module, out_channels: int, use_gn: bool, use_relu: bool, norm: Optional[Callable[[int], nn.Module]]
+) -> nn.Module:
+    """conv alone, or Sequential(conv[, GN][, ReLU]) (the original's state_dict layout)."""
     modules = [conv]
     if use_gn:
         modules.append((norm or gn_factory())(out_channels))
@@ -110,12 +117,7 @@ def conv_with_kaiming_uniform(
         nn.init.kaiming_uniform_(conv.weight, a=1)
         if not use_gn:
             nn.init.constant_(conv.bias, 0)
-        modules = [conv]
-        if use_gn:
-            modules.append((norm or gn_factory())(out_channels))
-        if use_relu:
-            modules.append(nn.ReLU(inplace=True))
-        return nn.Sequential(*modules) if len(modules) > 1 else conv
+        return _with_norm_and_relu(conv, out_channels, use_gn, use_relu, norm)
 
     return make_conv
 

@@ -5,37 +5,23 @@ ResNet50Conv5ROIFeatureExtractor: the C4 res5 head (normally shared with the box
 """
 from typing import Sequence
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ....structures.bounding_box import BoxList
 from ... import registry
-from ...make_layers import gn_factory, make_conv3x3
+from ...make_layers import gn_factory
 from ...poolers import Pooler, make_pooler
 from ..box_head.roi_box_feature_extractors import ResNet50Conv5ROIFeatureExtractor, res5_head
+from ..conv_feature_extractor import PooledConvStack
 
 
-class MaskRCNNFPNFeatureExtractor(nn.Module):
+class MaskRCNNFPNFeatureExtractor(PooledConvStack):
+    """Pool 14x14, then mask_fcn1..N."""
+
     def __init__(
         self, pooler: Pooler, in_channels: int, conv_layers: Sequence[int], dilation: int = 1, use_gn: bool = False,
         norm=None,
     ):
-        super().__init__()
-        self.pooler = pooler
-        self.blocks = []
-        for idx, out_channels in enumerate(conv_layers, 1):
-            name = f"mask_fcn{idx}"
-            self.add_module(name, make_conv3x3(in_channels, out_channels, dilation=dilation, stride=1, use_gn=use_gn, norm=norm))
-            self.blocks.append(name)
-            in_channels = out_channels
-        self.out_channels = in_channels
-
-    def forward(self, x: Sequence[torch.Tensor], proposals: Sequence[BoxList]) -> torch.Tensor:
-        x = self.pooler(x, proposals)
-        for name in self.blocks:
-            x = F.relu(getattr(self, name)(x))
-        return x
+        super().__init__(pooler, in_channels, conv_layers, "mask_fcn", dilation, use_gn, norm)
 
 
 @registry.ROI_MASK_FEATURE_EXTRACTORS.register("MaskRCNNFPNFeatureExtractor")
