@@ -19,9 +19,13 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("running_mean", torch.zeros(n))
         self.register_buffer("running_var", torch.ones(n))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def scale_and_shift(self):
+        """(scale, shift) with y = x * scale + shift, per channel."""
         scale = self.weight * self.running_var.rsqrt()
-        shift = self.bias - self.running_mean * scale
+        return scale, self.bias - self.running_mean * scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.scale_and_shift()
         # One fused kernel: shift + x * scale.
         return torch.addcmul(
             shift.to(x.dtype).view(1, -1, 1, 1), x, scale.to(x.dtype).view(1, -1, 1, 1)

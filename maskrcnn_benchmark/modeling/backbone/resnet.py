@@ -58,6 +58,18 @@ def _conv(in_channels: int, out_channels: int, kernel_size: int, **kwargs) -> Co
     return conv
 
 
+def conv_norm(conv: nn.Conv2d, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """norm(conv(x)). A FrozenBatchNorm2d is folded into the convolution (weight * scale, bias =
+    shift): mathematically the same, one pass over the activations instead of two, and gradients
+    still reach conv.weight."""
+    if not isinstance(norm, FrozenBatchNorm2d):
+        return norm(conv(x))
+    scale, shift = norm.scale_and_shift()
+    weight = conv.weight * scale.to(conv.weight.dtype).view(-1, 1, 1, 1)
+    bias = shift if conv.bias is None else conv.bias * scale + shift
+    return F.conv2d(x, weight, bias.to(conv.weight.dtype), conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 def _downsample(in_channels: int, out_channels: int, stride: int, norm: NormFactory) -> nn.Module:
     return nn.Sequential(_conv(in_channels, out_channels, 1, stride=stride), norm(out_channels))
 
@@ -96,10 +108,10 @@ class Bottleneck(nn.Module):
         self.bn3 = norm(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = F.relu_(self.bn1(self.conv1(x)))
-        out = F.relu_(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else conv_norm(self.downsample[0], self.downsample[1], x)
+        out = F.relu_(conv_norm(self.conv1, self.bn1, x))
+        out = F.relu_(conv_norm(self.conv2, self.bn2, out))
+        out = conv_norm(self.conv3, self.bn3, out)
         return F.relu_(out + identity)
 
 
@@ -132,9 +144,9 @@ class BasicBlock(nn.Module):
         self.bn2 = norm(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = F.relu_(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else conv_norm(self.downsample[0], self.downsample[1], x)
+        out = F.relu_(conv_norm(self.conv1, self.bn1, x))
+        out = conv_norm(self.conv2, self.bn2, out)
         return F.relu_(out + identity)
 
 
@@ -147,7 +159,7 @@ class Stem(nn.Module):
         self.bn1 = norm(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu_(self.bn1(self.conv1(x)))
+        x = F.relu_(conv_norm(self.conv1, self.bn1, x))
         return F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
 
 

@@ -21,6 +21,14 @@ from ..roi_heads.roi_heads import build_roi_heads
 from ..rpn.rpn import build_rpn
 
 
+def _preferred_layout(images: torch.Tensor) -> torch.Tensor:
+    """Channels-last on the CPU (oneDNN's convolutions are markedly faster in it) and on GPUs
+    under autocast (tensor-core convolutions); the rest of the model follows the layout."""
+    if images.device.type == "cpu" or torch.is_autocast_enabled(images.device.type):
+        return images.contiguous(memory_format=torch.channels_last)
+    return images
+
+
 class GeneralizedRCNN(nn.Module):
     def __init__(self, backbone: nn.Module, rpn: nn.Module, roi_heads):
         super().__init__()
@@ -41,7 +49,7 @@ class GeneralizedRCNN(nn.Module):
         if self.training and targets is None:
             raise ValueError("In training mode, targets should be passed")
         images = to_image_list(images)
-        features = self.backbone(images.tensors)
+        features = self.backbone(_preferred_layout(images.tensors))
         proposals, proposal_losses = self.rpn(images, features, targets)
         if self.roi_heads:
             x, result, detector_losses = self.roi_heads(features, proposals, targets)

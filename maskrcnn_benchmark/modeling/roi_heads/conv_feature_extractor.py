@@ -31,7 +31,10 @@ class PooledConvStack(nn.Module):
         self.out_channels = in_channels
 
     def forward(self, x: Sequence[torch.Tensor], proposals: Sequence[BoxList]) -> torch.Tensor:
+        channels_last = x[0].is_contiguous(memory_format=torch.channels_last) and not x[0].is_contiguous()
         x = self.pooler(x, proposals)
+        if channels_last:  # keep the convolutions in the layout of the feature maps
+            x = x.contiguous(memory_format=torch.channels_last)
         for name in self.blocks:
             x = F.relu(getattr(self, name)(x))
         return x

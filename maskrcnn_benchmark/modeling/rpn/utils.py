@@ -8,7 +8,7 @@ from ..utils import cat
 
 def permute_and_flatten(layer: torch.Tensor, N: int, A: int, C: int, H: int, W: int) -> torch.Tensor:
     """[N, A*C, H, W] -> [N, H*W*A, C] (location-major, then anchor: the anchors' order)."""
-    return layer.view(N, A, C, H, W).permute(0, 3, 4, 1, 2).reshape(N, -1, C)
+    return layer.reshape(N, A, C, H, W).permute(0, 3, 4, 1, 2).reshape(N, -1, C)
 
 
 def concat_box_prediction_layers(

@@ -131,3 +131,22 @@ def test_group_norm_settings_come_from_the_given_config_not_the_global_one():
     assert cfg.MODEL.GROUP_NORM.NUM_GROUPS == 32
     assert model.body.stem.bn1.num_groups == 8 and model.body.layer2[0].bn2.num_groups == 8
     assert model.fpn.fpn_inner1[1].num_groups == 8
+
+
+def test_frozen_bn_folded_into_the_convolution_is_exact_and_trains():
+    from maskrcnn_benchmark.modeling.backbone.resnet import conv_norm
+
+    g = torch.Generator().manual_seed(0)
+    conv = torch.nn.Conv2d(4, 6, 3, padding=1, bias=False)
+    bn = FrozenBatchNorm2d(6)
+    bn.weight.copy_(torch.rand(6, generator=g) + 0.5)
+    bn.bias.copy_(torch.randn(6, generator=g))
+    bn.running_mean.copy_(torch.randn(6, generator=g))
+    bn.running_var.copy_(torch.rand(6, generator=g) + 0.5)
+    x = torch.randn(2, 4, 9, 9, generator=g)
+    torch.testing.assert_close(conv_norm(conv, bn, x), bn(conv(x)), rtol=1e-5, atol=1e-5)
+    conv_norm(conv, bn, x).sum().backward()
+    fused_grad = conv.weight.grad.clone()
+    conv.weight.grad = None
+    bn(conv(x)).sum().backward()
+    torch.testing.assert_close(fused_grad, conv.weight.grad, rtol=1e-4, atol=1e-4)
