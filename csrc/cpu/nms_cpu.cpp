@@ -38,6 +38,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "nms_common.h"
+
 namespace {
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -59,54 +61,16 @@ constexpr int64_t kParallelMinLen = 24576;
 constexpr int64_t kParallelGrain = 12288;
 
 // ---------------------------------------------------------------------------------------------
-// Input checks (same messages as the CUDA kernels and the Python fake kernels).
+// Input checks: those of csrc/nms_common.h (shared with the CUDA kernels), then this kernel's limit
+// on the number of boxes (box indices are int32).
+
+namespace nms = maskrcnn_benchmark::nms;
 
 void check_boxes_scores(const char* op, const at::Tensor& dets, const at::Tensor& scores) {
-  TORCH_CHECK(
-      dets.dim() == 2 && dets.size(1) == 4, op, ": dets (boxes) must have shape [N, 4], got ", dets.sizes());
-  TORCH_CHECK(scores.dim() == 1, op, ": scores must have shape [N], got ", scores.sizes());
-  TORCH_CHECK(
-      dets.size(0) == scores.size(0), op, ": dets and scores must have the same length, got ", dets.size(0),
-      " boxes and ", scores.size(0), " scores");
-  TORCH_CHECK(
-      dets.device() == scores.device(), op, ": dets and scores must be on the same device, got dets on ",
-      dets.device(), " and scores on ", scores.device());
-  TORCH_CHECK(
-      at::isFloatingType(dets.scalar_type()), op, ": dets (boxes) must be a floating-point tensor, got ",
-      dets.scalar_type());
-  TORCH_CHECK(
-      at::isFloatingType(scores.scalar_type()), op, ": scores must be a floating-point tensor, got ",
-      scores.scalar_type());
+  nms::check_boxes_scores(op, dets, scores);
   TORCH_CHECK(
       dets.size(0) < std::numeric_limits<int32_t>::max(), op, ": at most 2^31 - 2 boxes are supported, got ",
       dets.size(0));
-}
-
-void check_idxs(const at::Tensor& dets, const at::Tensor& idxs) {
-  TORCH_CHECK(idxs.dim() == 1, "batched_nms: idxs must have shape [N], got ", idxs.sizes());
-  TORCH_CHECK(
-      idxs.size(0) == dets.size(0), "batched_nms: idxs and dets must have the same length, got ", idxs.size(0),
-      " idxs and ", dets.size(0), " boxes");
-  TORCH_CHECK(
-      idxs.device() == dets.device(), "batched_nms: idxs and dets must be on the same device, got idxs on ",
-      idxs.device(), " and dets on ", dets.device());
-  TORCH_CHECK(
-      at::isIntegralType(idxs.scalar_type(), /*includeBool=*/true), "batched_nms: idxs must be an integer tensor, got ",
-      idxs.scalar_type());
-}
-
-// Largest threshold t of type T with (v > t) == ((double)v > thr) for every v of type T, so that
-// the hot loop compares in T exactly as a float64 comparison with the given threshold would.
-template <typename T>
-T exact_threshold(double thr) {
-  if (std::is_same<T, double>::value || std::isnan(thr)) {
-    return static_cast<T>(thr);
-  }
-  T t = static_cast<T>(thr);
-  if (static_cast<double>(t) > thr) {
-    t = std::nextafter(t, -std::numeric_limits<T>::infinity());
-  }
-  return t;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,10 +463,12 @@ at::Tensor nms_driver(const at::Tensor& dets_in, const at::Tensor& scores_in, co
   }
   if (dets_in.scalar_type() == at::kDouble) {
     const at::Tensor dets = dets_in.contiguous();
-    return concat_kept(nms_segments<double>(dets.data_ptr<double>(), order, offsets, exact_threshold<double>(iou_threshold)));
+    return concat_kept(
+        nms_segments<double>(dets.data_ptr<double>(), order, offsets, nms::exact_threshold<double>(iou_threshold)));
   }
   const at::Tensor dets = dets_in.to(at::kFloat).contiguous();
-  return concat_kept(nms_segments<float>(dets.data_ptr<float>(), order, offsets, exact_threshold<float>(iou_threshold)));
+  return concat_kept(
+      nms_segments<float>(dets.data_ptr<float>(), order, offsets, nms::exact_threshold<float>(iou_threshold)));
 }
 
 at::Tensor nms_cpu(const at::Tensor& dets, const at::Tensor& scores, double iou_threshold) {
@@ -513,7 +479,7 @@ at::Tensor nms_cpu(const at::Tensor& dets, const at::Tensor& scores, double iou_
 at::Tensor batched_nms_cpu(const at::Tensor& dets, const at::Tensor& scores, const at::Tensor& idxs,
                            double iou_threshold) {
   check_boxes_scores("batched_nms", dets, scores);
-  check_idxs(dets, idxs);
+  nms::check_idxs(dets, idxs);
   if (dets.size(0) == 0) {
     return at::empty({0}, dets.options().dtype(at::kLong));
   }

@@ -27,29 +27,13 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define MRB_ROIALIGN_X86 1
-#define MRB_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define MRB_ROIALIGN_X86 0
-#endif
-#if defined(__GNUC__)
-#define MRB_INLINE inline __attribute__((always_inline))
-#define MRB_NOINLINE __attribute__((noinline))
-#define MRB_RESTRICT __restrict__
-#define MRB_PREFETCH(p, rw) __builtin_prefetch((p), (rw))
-#else
-#define MRB_INLINE inline
-#define MRB_NOINLINE
-#define MRB_RESTRICT
-#define MRB_PREFETCH(p, rw) ((void)(p))
-#endif
+#include "cpu/roi_cpu_common.h"
+#include "roi_common.h"
 
 namespace maskrcnn_benchmark {
 namespace {
@@ -57,36 +41,6 @@ namespace {
 // Upper bound on the adaptive sampling grid per bin and axis (only absurd boxes reach it: more than
 // 65536 * pooled / spatial_scale input pixels); keeps the loops and the sample count bounded.
 constexpr int64_t kMaxGrid = 65536;
-
-bool cpu_has_avx2() {
-#if MRB_ROIALIGN_X86
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-#else
-  return false;
-#endif
-}
-
-void check_common(const at::Tensor& rois, int64_t pooled_height, int64_t pooled_width, const char* fn) {
-  TORCH_CHECK(
-      rois.dim() == 2 && rois.size(1) == 5, fn, ": rois must be a 2-D tensor [K, 5] of (batch_index, x1, y1, x2, y2), got shape ",
-      rois.sizes());
-  TORCH_CHECK(at::isFloatingType(rois.scalar_type()), fn, ": rois must have a floating-point dtype, got ", rois.scalar_type());
-  TORCH_CHECK(
-      pooled_height > 0 && pooled_width > 0, fn, ": pooled_height and pooled_width must be positive, got (", pooled_height, ", ",
-      pooled_width, ")");
-}
-
-// Batch indices are truncated towards zero (as in the original); each must lie in [0, batch_size).
-template <typename T>
-void check_batch_indices(const T* rois, int64_t num_rois, int64_t batch_size, const char* fn) {
-  for (int64_t k = 0; k < num_rois; ++k) {
-    const T b = rois[k * 5];
-    TORCH_CHECK(
-        b > T(-1) && b < static_cast<T>(batch_size), fn, ": rois[", k, ", 0] (batch index) = ", static_cast<double>(b),
-        " is out of range for input with batch size ", batch_size);
-  }
-}
 
 // Per-axis sample list of one RoI: for each pooled cell p, the entries [begin[p], begin[p+1]) give the
 // pixel rows (or columns) touched by the cell's samples and their summed bilinear weights.
@@ -294,6 +248,8 @@ MRB_INLINE void forward_block_impl(
   ws.vec.resize(cb);
   T* MRB_RESTRICT buf = ws.buf.data();
   const scalar_t* src = input + (n * C + c0) * HW;
+  // (The same transposition as in roi_pool_cpu.cpp, deliberately written out in both hot paths:
+  // moved into a shared helper, it was compiled differently.)
   constexpr int64_t kTile = 64;
   for (int64_t p0 = 0; p0 < HW; p0 += kTile) {
     const int64_t p1 = std::min(HW, p0 + kTile);
@@ -322,7 +278,7 @@ void forward_block_generic(
     int64_t n, int64_t c0, int64_t cb) {
   forward_block_impl(a, ws, input, order, img_begin, n, c0, cb);
 }
-#if MRB_ROIALIGN_X86
+#if MRB_X86
 template <typename scalar_t, typename T>
 MRB_TARGET_AVX2 void forward_rois_nhwc_avx2(
     const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
@@ -336,66 +292,11 @@ MRB_TARGET_AVX2 void forward_block_avx2(
 }
 #endif
 
-// Runs task(workspace, begin, end) for chunks of [0, n) handed out dynamically to the intra-op threads.
-template <typename T, typename Task>
-void parallel_dynamic(int64_t n, int64_t chunk, const Task& task) {
-  if (n <= 0) {
-    return;
-  }
-  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (n + chunk - 1) / chunk));
-  std::atomic<int64_t> next{0};
-  at::parallel_for(0, workers, 1, [&](int64_t b, int64_t e) {
-    Workspace<T> ws;
-    for (int64_t t = b; t < e; ++t) {
-      while (true) {
-        const int64_t i0 = next.fetch_add(chunk);
-        if (i0 >= n) {
-          break;
-        }
-        task(ws, i0, std::min(n, i0 + chunk));
-      }
-    }
-  });
-}
-
-// RoI indices grouped by image (a stable counting sort): order[img_begin[n] : img_begin[n + 1]].
-template <typename T>
-void group_by_image(const T* rois, int64_t num_rois, int64_t batch_size, std::vector<int64_t>& order, std::vector<int64_t>& img_begin) {
-  img_begin.assign(batch_size + 1, 0);
-  order.resize(num_rois);
-  for (int64_t k = 0; k < num_rois; ++k) {
-    ++img_begin[static_cast<int64_t>(rois[k * 5]) + 1];
-  }
-  for (int64_t n = 0; n < batch_size; ++n) {
-    img_begin[n + 1] += img_begin[n];
-  }
-  std::vector<int64_t> fill(img_begin.begin(), img_begin.end() - 1);
-  for (int64_t k = 0; k < num_rois; ++k) {
-    order[fill[static_cast<int64_t>(rois[k * 5])]++] = k;
-  }
-}
-
-// Channel block of the per-task channels-last buffers: a multiple of 16 channels (whole vectors)
-// keeping the buffer around 2 MiB, reduced further if there would be too few tasks for the threads.
-int64_t channel_block(int64_t batch_size, int64_t channels, int64_t plane, size_t elem_size) {
-  const int64_t nthreads = at::get_num_threads();
-  int64_t cb = std::max<int64_t>(16, ((int64_t(2) << 20) / static_cast<int64_t>(elem_size) / std::max<int64_t>(plane, 1)) / 16 * 16);
-  while (cb > 16 && batch_size * ((channels + cb - 1) / cb) < 2 * nthreads) {
-    cb -= 16;
-  }
-  return std::max<int64_t>(1, std::min(cb, channels));
-}
-
 at::Tensor roi_align_forward_cpu(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
     int64_t sampling_ratio, bool aligned) {
   constexpr const char* fn = "roi_align_forward";
-  TORCH_CHECK(input.dim() == 4, fn, ": input must be a 4-D tensor [N, C, H, W], got ", input.dim(), "-D");
-  TORCH_CHECK(at::isFloatingType(input.scalar_type()), fn, ": input must have a floating-point dtype, got ", input.scalar_type());
-  TORCH_CHECK(
-      rois.device() == input.device(), fn, ": rois must be on the same device as input (input on ", input.device(), ", rois on ",
-      rois.device(), ")");
-  check_common(rois, pooled_height, pooled_width, fn);
+  check_roi_forward_args(input, rois, pooled_height, pooled_width, fn);
 
   const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3), K = rois.size(0);
   at::Tensor output = at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
@@ -404,10 +305,8 @@ at::Tensor roi_align_forward_cpu(
   }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_align_forward_cpu", [&] {
     using T = at::opmath_type<scalar_t>;
-    const at::ScalarType acc_type = c10::CppTypeToScalarType<T>::value;
-    const at::Tensor rois_t = rois.to(acc_type).contiguous();
+    const at::Tensor rois_t = checked_rois<T>(rois, N, fn);
     const T* rois_p = rois_t.data_ptr<T>();
-    check_batch_indices(rois_p, K, N, fn);
     if (H == 0 || W == 0) {
       output.zero_();
       return;
@@ -415,51 +314,30 @@ at::Tensor roi_align_forward_cpu(
     const ForwardArgs<scalar_t, T> args{
         rois_p, output.data_ptr<scalar_t>(), static_cast<T>(spatial_scale), C, H, W, pooled_height, pooled_width,
         sampling_ratio, aligned};
-#if MRB_ROIALIGN_X86
+#if MRB_X86
     const bool avx2 = cpu_has_avx2();
 #endif
-    const int64_t cb = channel_block(N, C, H * W, sizeof(T));
-    const int64_t nblocks = (C + cb - 1) / cb;
-    const bool channels_last = input.is_contiguous(at::MemoryFormat::ChannelsLast) && !input.is_contiguous();
-    if (channels_last || nblocks * N < 2 * at::get_num_threads()) {
-      // Pool all channels of each RoI at once from a channels-last float map, RoIs handed out dynamically.
-      const at::Tensor feat = (input.scalar_type() == acc_type && input.is_contiguous(at::MemoryFormat::ChannelsLast))
-          ? input
-          : input.to(acc_type, /*non_blocking=*/false, /*copy=*/true, at::MemoryFormat::ChannelsLast);
-      TORCH_INTERNAL_ASSERT(feat.is_contiguous(at::MemoryFormat::ChannelsLast));
-      const T* feat_p = feat.data_ptr<T>();
-      const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(16, K / (8 * at::get_num_threads())));
-      parallel_dynamic<T>(K, chunk, [&](Workspace<T>& ws, int64_t k0, int64_t k1) {
-#if MRB_ROIALIGN_X86
-        if (avx2) {
-          forward_rois_nhwc_avx2(args, ws, feat_p, k0, k1);
-          return;
-        }
+    forward_tasks<Workspace<T>, scalar_t>(
+        input, rois_p, K, /*whole_map=*/false,
+        [&](Workspace<T>& ws, const T* feat, int64_t k0, int64_t k1) {
+#if MRB_X86
+          if (avx2) {
+            forward_rois_nhwc_avx2(args, ws, feat, k0, k1);
+            return;
+          }
 #endif
-        forward_rois_nhwc_generic(args, ws, feat_p, k0, k1);
-      });
-      return;
-    }
-    const at::Tensor src = input.contiguous();
-    const scalar_t* src_p = src.data_ptr<scalar_t>();
-    std::vector<int64_t> order, img_begin;
-    group_by_image(rois_p, K, N, order, img_begin);
-    // Tasks are ordered block-major, so concurrent tasks work on different images or blocks.
-    parallel_dynamic<T>(nblocks * N, 1, [&](Workspace<T>& ws, int64_t t0, int64_t t1) {
-      for (int64_t task = t0; task < t1; ++task) {
-        const int64_t n = task % N, c0 = (task / N) * cb, this_cb = std::min(cb, C - c0);
-        if (img_begin[n] == img_begin[n + 1]) {
-          continue;
-        }
-#if MRB_ROIALIGN_X86
-        if (avx2) {
-          forward_block_avx2(args, ws, src_p, order.data(), img_begin.data(), n, c0, this_cb);
-          continue;
-        }
+          forward_rois_nhwc_generic(args, ws, feat, k0, k1);
+        },
+        [&](Workspace<T>& ws, const scalar_t* src, const int64_t* order, const int64_t* img_begin, int64_t n, int64_t c0,
+            int64_t cb) {
+#if MRB_X86
+          if (avx2) {
+            forward_block_avx2(args, ws, src, order, img_begin, n, c0, cb);
+            return;
+          }
 #endif
-        forward_block_generic(args, ws, src_p, order.data(), img_begin.data(), n, c0, this_cb);
-      }
-    });
+          forward_block_generic(args, ws, src, order, img_begin, n, c0, cb);
+        });
   });
   return output;
 }
@@ -545,7 +423,7 @@ void backward_task_generic(const BackwardArgs<scalar_t, T>& a, Workspace<T>& ws,
   backward_task_impl(a, ws, n, c0, cb);
 }
 
-#if MRB_ROIALIGN_X86
+#if MRB_X86
 template <typename scalar_t, typename T>
 MRB_TARGET_AVX2 void backward_task_avx2(
     const BackwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t n, int64_t c0, int64_t cb) {
@@ -557,21 +435,9 @@ at::Tensor roi_align_backward_cpu(
     const at::Tensor& grad, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
     int64_t batch_size, int64_t channels, int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
   constexpr const char* fn = "roi_align_backward";
-  TORCH_CHECK(at::isFloatingType(grad.scalar_type()), fn, ": grad must have a floating-point dtype, got ", grad.scalar_type());
-  TORCH_CHECK(
-      rois.device() == grad.device(), fn, ": rois must be on the same device as grad (grad on ", grad.device(), ", rois on ",
-      rois.device(), ")");
-  check_common(rois, pooled_height, pooled_width, fn);
-  TORCH_CHECK(
-      batch_size >= 0 && channels >= 0 && height >= 0 && width >= 0, fn,
-      ": batch_size, channels, height and width must be non-negative");
-  const int64_t K = rois.size(0);
-  TORCH_CHECK(
-      grad.dim() == 4 && grad.size(0) == K && grad.size(1) == channels && grad.size(2) == pooled_height &&
-          grad.size(3) == pooled_width,
-      fn, ": grad must have shape [K, channels, pooled_height, pooled_width] = [", K, ", ", channels, ", ", pooled_height, ", ",
-      pooled_width, "], got ", grad.sizes());
+  check_roi_backward_args(grad, rois, /*argmax=*/nullptr, pooled_height, pooled_width, batch_size, channels, height, width, fn);
 
+  const int64_t K = rois.size(0);
   const int64_t N = batch_size, C = channels, H = height, W = width;
   at::Tensor grad_input = at::empty({N, C, H, W}, grad.options().memory_format(at::MemoryFormat::Contiguous));
   if (grad_input.numel() == 0) {
@@ -579,10 +445,8 @@ at::Tensor roi_align_backward_cpu(
   }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "roi_align_backward_cpu", [&] {
     using T = at::opmath_type<scalar_t>;
-    const at::ScalarType acc_type = c10::CppTypeToScalarType<T>::value;
-    const at::Tensor rois_t = rois.to(acc_type).contiguous();
+    const at::Tensor rois_t = checked_rois<T>(rois, N, fn);
     const T* rois_p = rois_t.data_ptr<T>();
-    check_batch_indices(rois_p, K, N, fn);
     if (K == 0) {
       grad_input.zero_();
       return;
@@ -595,14 +459,14 @@ at::Tensor roi_align_backward_cpu(
         grad.data_ptr<scalar_t>(), grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3), rois_p, order.data(),
         img_begin.data(), grad_input.data_ptr<scalar_t>(), static_cast<T>(spatial_scale), C, H, W, pooled_height,
         pooled_width, sampling_ratio, aligned};
-#if MRB_ROIALIGN_X86
+#if MRB_X86
     const bool avx2 = cpu_has_avx2();
 #endif
     // One task = one (channel block, image) pair; block-major order so concurrent tasks differ.
-    parallel_dynamic<T>(nblocks * N, 1, [&](Workspace<T>& ws, int64_t t0, int64_t t1) {
+    parallel_dynamic<Workspace<T>>(nblocks * N, 1, [&](Workspace<T>& ws, int64_t t0, int64_t t1) {
       for (int64_t task = t0; task < t1; ++task) {
         const int64_t n = task % N, c0 = (task / N) * cb, this_cb = std::min(cb, C - c0);
-#if MRB_ROIALIGN_X86
+#if MRB_X86
         if (avx2) {
           backward_task_avx2(args, ws, n, c0, this_cb);
           continue;

@@ -18,7 +18,6 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -26,83 +25,15 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include "cpu/roi_cpu_common.h"
+#include "roi_common.h"
+
+#if MRB_X86
 #include <immintrin.h>
-#define MRB_ROIPOOL_X86 1
-#define MRB_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define MRB_ROIPOOL_X86 0
-#endif
-#if defined(__GNUC__)
-#define MRB_INLINE inline __attribute__((always_inline))
-#define MRB_NOINLINE __attribute__((noinline))
-#define MRB_RESTRICT __restrict__
-#else
-#define MRB_INLINE inline
-#define MRB_NOINLINE
-#define MRB_RESTRICT
 #endif
 
 namespace maskrcnn_benchmark {
 namespace {
-
-bool cpu_has_avx2() {
-#if MRB_ROIPOOL_X86
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-#else
-  return false;
-#endif
-}
-
-void check_common(const at::Tensor& rois, int64_t pooled_height, int64_t pooled_width, const char* fn) {
-  TORCH_CHECK(
-      rois.dim() == 2 && rois.size(1) == 5, fn, ": rois must be a 2-D tensor [K, 5] of (batch_index, x1, y1, x2, y2), got shape ",
-      rois.sizes());
-  TORCH_CHECK(at::isFloatingType(rois.scalar_type()), fn, ": rois must have a floating-point dtype, got ", rois.scalar_type());
-  TORCH_CHECK(
-      pooled_height > 0 && pooled_width > 0, fn, ": pooled_height and pooled_width must be positive, got (", pooled_height, ", ",
-      pooled_width, ")");
-}
-
-template <typename T>
-void check_batch_indices(const T* rois, int64_t num_rois, int64_t batch_size, const char* fn) {
-  for (int64_t k = 0; k < num_rois; ++k) {
-    const T b = rois[k * 5];
-    TORCH_CHECK(
-        b > T(-1) && b < static_cast<T>(batch_size), fn, ": rois[", k, ", 0] (batch index) = ", static_cast<double>(b),
-        " is out of range for input with batch size ", batch_size);
-  }
-}
-
-template <typename T>
-void group_by_image(const T* rois, int64_t num_rois, int64_t batch_size, std::vector<int64_t>& order, std::vector<int64_t>& img_begin) {
-  img_begin.assign(batch_size + 1, 0);
-  order.resize(num_rois);
-  for (int64_t k = 0; k < num_rois; ++k) {
-    ++img_begin[static_cast<int64_t>(rois[k * 5]) + 1];
-  }
-  for (int64_t n = 0; n < batch_size; ++n) {
-    img_begin[n + 1] += img_begin[n];
-  }
-  std::vector<int64_t> fill(img_begin.begin(), img_begin.end() - 1);
-  for (int64_t k = 0; k < num_rois; ++k) {
-    order[fill[static_cast<int64_t>(rois[k * 5])]++] = k;
-  }
-}
-
-// Float -> integer pixel coordinate, saturating (and NaN -> lower bound) so absurd boxes stay defined.
-template <typename T>
-int64_t to_coord(T v) {
-  constexpr T kLimit = T(1 << 30);
-  if (!(v > -kLimit)) {
-    return -(int64_t(1) << 30);
-  }
-  if (v > kLimit) {
-    return int64_t(1) << 30;
-  }
-  return static_cast<int64_t>(v);
-}
 
 template <typename T>
 struct PoolBins {
@@ -110,10 +41,10 @@ struct PoolBins {
 
   // Baseline ISA (no FMA contraction), like torchvision's kernel: see roi_align_cpu.cpp.
   MRB_NOINLINE void build(const T* roi, T scale, int64_t PH, int64_t PW, int64_t H, int64_t W) {
-    const int64_t start_w = to_coord(std::round(roi[1] * scale));
-    const int64_t start_h = to_coord(std::round(roi[2] * scale));
-    const int64_t end_w = to_coord(std::round(roi[3] * scale));
-    const int64_t end_h = to_coord(std::round(roi[4] * scale));
+    const int64_t start_w = roi_pool_coord(std::round(roi[1] * scale));
+    const int64_t start_h = roi_pool_coord(std::round(roi[2] * scale));
+    const int64_t end_w = roi_pool_coord(std::round(roi[3] * scale));
+    const int64_t end_h = roi_pool_coord(std::round(roi[4] * scale));
     const int64_t roi_w = std::max<int64_t>(end_w - start_w + 1, 1);
     const int64_t roi_h = std::max<int64_t>(end_h - start_h + 1, 1);
     axis(hs, he, start_h, roi_h, PH, H);
@@ -125,8 +56,8 @@ struct PoolBins {
     e.resize(pooled);
     const T bin = static_cast<T>(size) / static_cast<T>(pooled);
     for (int64_t p = 0; p < pooled; ++p) {
-      const int64_t lo = to_coord(std::floor(static_cast<T>(p) * bin));
-      const int64_t hi = to_coord(std::ceil(static_cast<T>(p + 1) * bin));
+      const int64_t lo = roi_pool_coord(std::floor(static_cast<T>(p) * bin));
+      const int64_t hi = roi_pool_coord(std::ceil(static_cast<T>(p + 1) * bin));
       b[p] = std::min(std::max<int64_t>(lo + start, 0), limit);
       e[p] = std::min(std::max<int64_t>(hi + start, 0), limit);
     }
@@ -156,7 +87,7 @@ MRB_INLINE void max_bin_scalar(
   }
 }
 
-#if MRB_ROIPOOL_X86
+#if MRB_X86
 // The same with AVX2: 8 * V channels stay in registers while the bin is scanned, as two independent
 // streams (even and odd columns) so that the compare/blend dependency chains overlap; the streams
 // are merged at the end. The scan visits flat indices in increasing order, so "first maximum" is
@@ -241,7 +172,7 @@ template <bool kAvx2, typename T>
 MRB_INLINE void max_bin(
     const T* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst, int64_t we, int64_t cb, T init, T* maxv,
     int32_t* arg) {
-#if MRB_ROIPOOL_X86
+#if MRB_X86
   if constexpr (kAvx2 && std::is_same_v<T, float>) {
     max_bin_avx2(image, pstride, W, hs, he, wst, we, cb, init, maxv, arg);
     return;
@@ -314,6 +245,8 @@ MRB_INLINE void pool_block_impl(
   ws.arg.resize(cb);
   T* MRB_RESTRICT buf = ws.buf.data();
   const scalar_t* src = input + (n * C + c0) * HW;
+  // (The same transposition as in roi_align_cpu.cpp, deliberately written out in both hot paths:
+  // moved into a shared helper, it was compiled differently.)
   constexpr int64_t kTile = 64;
   for (int64_t p0 = 0; p0 < HW; p0 += kTile) {
     const int64_t p1 = std::min(HW, p0 + kTile);
@@ -340,7 +273,7 @@ void pool_block_generic(
     int64_t n, int64_t c0, int64_t cb) {
   pool_block_impl<false>(a, ws, input, order, img_begin, n, c0, cb);
 }
-#if MRB_ROIPOOL_X86
+#if MRB_X86
 template <typename scalar_t, typename T>
 MRB_TARGET_AVX2 void pool_rois_nhwc_avx2(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
   pool_rois_nhwc_impl<true>(a, ws, input, k0, k1);
@@ -353,45 +286,10 @@ MRB_TARGET_AVX2 void pool_block_avx2(
 }
 #endif
 
-template <typename WS, typename Task>
-void parallel_dynamic(int64_t n, int64_t chunk, const Task& task) {
-  if (n <= 0) {
-    return;
-  }
-  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (n + chunk - 1) / chunk));
-  std::atomic<int64_t> next{0};
-  at::parallel_for(0, workers, 1, [&](int64_t b, int64_t e) {
-    WS ws;
-    for (int64_t t = b; t < e; ++t) {
-      while (true) {
-        const int64_t i0 = next.fetch_add(chunk);
-        if (i0 >= n) {
-          break;
-        }
-        task(ws, i0, std::min(n, i0 + chunk));
-      }
-    }
-  });
-}
-
-int64_t channel_block(int64_t batch_size, int64_t channels, int64_t plane, size_t elem_size) {
-  const int64_t nthreads = at::get_num_threads();
-  int64_t cb = std::max<int64_t>(16, ((int64_t(2) << 20) / static_cast<int64_t>(elem_size) / std::max<int64_t>(plane, 1)) / 16 * 16);
-  while (cb > 16 && batch_size * ((channels + cb - 1) / cb) < 2 * nthreads) {
-    cb -= 16;
-  }
-  return std::max<int64_t>(1, std::min(cb, channels));
-}
-
 std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cpu(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width) {
   constexpr const char* fn = "roi_pool_forward";
-  TORCH_CHECK(input.dim() == 4, fn, ": input must be a 4-D tensor [N, C, H, W], got ", input.dim(), "-D");
-  TORCH_CHECK(at::isFloatingType(input.scalar_type()), fn, ": input must have a floating-point dtype, got ", input.scalar_type());
-  TORCH_CHECK(
-      rois.device() == input.device(), fn, ": rois must be on the same device as input (input on ", input.device(), ", rois on ",
-      rois.device(), ")");
-  check_common(rois, pooled_height, pooled_width, fn);
+  check_roi_forward_args(input, rois, pooled_height, pooled_width, fn);
   const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3), K = rois.size(0);
   TORCH_CHECK(H * W <= std::numeric_limits<int32_t>::max(), fn, ": input planes larger than 2^31 elements are not supported");
   at::Tensor output = at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
@@ -401,57 +299,35 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cpu(
   }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_pool_forward_cpu", [&] {
     using T = at::opmath_type<scalar_t>;
-    const at::ScalarType acc_type = c10::CppTypeToScalarType<T>::value;
-    const at::Tensor rois_t = rois.to(acc_type).contiguous();
+    const at::Tensor rois_t = checked_rois<T>(rois, N, fn);
     const T* rois_p = rois_t.data_ptr<T>();
-    check_batch_indices(rois_p, K, N, fn);
     const ForwardArgs<scalar_t, T> args{
         rois_p, output.data_ptr<scalar_t>(), argmax.data_ptr<int32_t>(), static_cast<T>(spatial_scale), C, H, W,
         pooled_height, pooled_width};
-#if MRB_ROIPOOL_X86
+#if MRB_X86
     const bool avx2 = cpu_has_avx2();
 #endif
-    const int64_t cb = channel_block(N, C, H * W, sizeof(T));
-    const int64_t nblocks = (C + cb - 1) / cb;
-    const bool channels_last = input.is_contiguous(at::MemoryFormat::ChannelsLast) && !input.is_contiguous();
-    if (H * W == 0 || channels_last || nblocks * N < 2 * at::get_num_threads()) {
-      // Pool all channels of each RoI at once from a channels-last float map, RoIs handed out dynamically.
-      const at::Tensor feat = (input.scalar_type() == acc_type && input.is_contiguous(at::MemoryFormat::ChannelsLast))
-          ? input
-          : input.to(acc_type, /*non_blocking=*/false, /*copy=*/true, at::MemoryFormat::ChannelsLast);
-      TORCH_INTERNAL_ASSERT(feat.is_contiguous(at::MemoryFormat::ChannelsLast));
-      const T* feat_p = feat.data_ptr<T>();
-      const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(16, K / (8 * at::get_num_threads())));
-      parallel_dynamic<Workspace<T>>(K, chunk, [&](Workspace<T>& ws, int64_t k0, int64_t k1) {
-#if MRB_ROIPOOL_X86
-        if (avx2) {
-          pool_rois_nhwc_avx2(args, ws, feat_p, k0, k1);
-          return;
-        }
+    forward_tasks<Workspace<T>, scalar_t>(
+        input, rois_p, K, /*whole_map=*/H * W == 0,
+        [&](Workspace<T>& ws, const T* feat, int64_t k0, int64_t k1) {
+#if MRB_X86
+          if (avx2) {
+            pool_rois_nhwc_avx2(args, ws, feat, k0, k1);
+            return;
+          }
 #endif
-        pool_rois_nhwc_generic(args, ws, feat_p, k0, k1);
-      });
-      return;
-    }
-    const at::Tensor src = input.contiguous();
-    const scalar_t* src_p = src.data_ptr<scalar_t>();
-    std::vector<int64_t> order, img_begin;
-    group_by_image(rois_p, K, N, order, img_begin);
-    parallel_dynamic<Workspace<T>>(nblocks * N, 1, [&](Workspace<T>& ws, int64_t t0, int64_t t1) {
-      for (int64_t task = t0; task < t1; ++task) {
-        const int64_t n = task % N, c0 = (task / N) * cb, this_cb = std::min(cb, C - c0);
-        if (img_begin[n] == img_begin[n + 1]) {
-          continue;
-        }
-#if MRB_ROIPOOL_X86
-        if (avx2) {
-          pool_block_avx2(args, ws, src_p, order.data(), img_begin.data(), n, c0, this_cb);
-          continue;
-        }
+          pool_rois_nhwc_generic(args, ws, feat, k0, k1);
+        },
+        [&](Workspace<T>& ws, const scalar_t* src, const int64_t* order, const int64_t* img_begin, int64_t n, int64_t c0,
+            int64_t cb) {
+#if MRB_X86
+          if (avx2) {
+            pool_block_avx2(args, ws, src, order, img_begin, n, c0, cb);
+            return;
+          }
 #endif
-        pool_block_generic(args, ws, src_p, order.data(), img_begin.data(), n, c0, this_cb);
-      }
-    });
+          pool_block_generic(args, ws, src, order, img_begin, n, c0, cb);
+        });
   });
   return {output, argmax};
 }
@@ -461,25 +337,8 @@ at::Tensor roi_pool_backward_cpu(
     int64_t pooled_width, int64_t batch_size, int64_t channels, int64_t height, int64_t width) {
   constexpr const char* fn = "roi_pool_backward";
   (void)spatial_scale;  // the positions come from argmax
-  TORCH_CHECK(at::isFloatingType(grad.scalar_type()), fn, ": grad must have a floating-point dtype, got ", grad.scalar_type());
-  TORCH_CHECK(
-      rois.device() == grad.device() && argmax.device() == grad.device(), fn,
-      ": rois and argmax must be on the same device as grad (grad on ", grad.device(), ", rois on ", rois.device(),
-      ", argmax on ", argmax.device(), ")");
-  check_common(rois, pooled_height, pooled_width, fn);
-  TORCH_CHECK(
-      batch_size >= 0 && channels >= 0 && height >= 0 && width >= 0, fn,
-      ": batch_size, channels, height and width must be non-negative");
+  check_roi_backward_args(grad, rois, &argmax, pooled_height, pooled_width, batch_size, channels, height, width, fn);
   const int64_t K = rois.size(0);
-  TORCH_CHECK(
-      grad.dim() == 4 && grad.size(0) == K && grad.size(1) == channels && grad.size(2) == pooled_height &&
-          grad.size(3) == pooled_width,
-      fn, ": grad must have shape [K, channels, pooled_height, pooled_width] = [", K, ", ", channels, ", ", pooled_height, ", ",
-      pooled_width, "], got ", grad.sizes());
-  TORCH_CHECK(argmax.sizes() == grad.sizes(), fn, ": argmax must have the shape of grad ", grad.sizes(), ", got ", argmax.sizes());
-  TORCH_CHECK(
-      at::isIntegralType(argmax.scalar_type(), /*includeBool=*/false), fn, ": argmax must have an integer dtype, got ",
-      argmax.scalar_type());
 
   const int64_t N = batch_size, C = channels, H = height, W = width, HW = H * W;
   at::Tensor grad_input = at::empty({N, C, H, W}, grad.options().memory_format(at::MemoryFormat::Contiguous));
@@ -490,10 +349,8 @@ at::Tensor roi_pool_backward_cpu(
   const int32_t* am_p = am.data_ptr<int32_t>();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "roi_pool_backward_cpu", [&] {
     using T = at::opmath_type<scalar_t>;
-    const at::ScalarType acc_type = c10::CppTypeToScalarType<T>::value;
-    const at::Tensor rois_t = rois.to(acc_type).contiguous();
+    const at::Tensor rois_t = checked_rois<T>(rois, N, fn);
     const T* rois_p = rois_t.data_ptr<T>();
-    check_batch_indices(rois_p, K, N, fn);
     std::vector<int64_t> order, img_begin;
     group_by_image(rois_p, K, N, order, img_begin);
     const scalar_t* g = grad.data_ptr<scalar_t>();

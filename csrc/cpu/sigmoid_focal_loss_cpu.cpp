@@ -24,7 +24,11 @@
 #include <cstdint>
 #include <limits>
 
+#include "focal_common.h"
+
 namespace {
+
+namespace focal = maskrcnn_benchmark::focal;
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define MRCNN_FL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -127,20 +131,6 @@ struct MathF64 {
   }
 };
 
-// gamma mode: 0, 1, 2 = that exact exponent, -1 = any other (exp(gamma * log(base))).
-int gamma_mode(double gamma) {
-  if (gamma == 0.0) {
-    return 0;
-  }
-  if (gamma == 1.0) {
-    return 1;
-  }
-  if (gamma == 2.0) {
-    return 2;
-  }
-  return -1;
-}
-
 // The per-element quantities. With c1 (the element's class is the target): base = q, other = p;
 // otherwise base = p, other = q. pow_base = base^gamma, log_other = log(other).
 template <typename T, typename M, int G>
@@ -200,23 +190,10 @@ MRCNN_FL_INLINE int32_t positive_column(int64_t t, int64_t C) {
   return (t >= 1 && t <= C) ? static_cast<int32_t>(t - 1) : -1;
 }
 
-template <typename T, typename M, int G>
-MRCNN_FL_INLINE void forward_rows_impl(
-    const T* x, const int64_t* t, T* out, int64_t r0, int64_t r1, int64_t C, T gamma, T alpha) {
-  for (int64_t r = r0; r < r1; ++r) {
-    T* o = out + r * C;
-    if (t[r] < 0) {
-      for (int64_t d = 0; d < C; ++d) {
-        o[d] = T(0);
-      }
-      continue;
-    }
-    forward_row<T, M, G>(x + r * C, o, static_cast<int32_t>(C), positive_column(t[r], C), gamma, alpha);
-  }
-}
-
-template <typename T, typename M, int G>
-MRCNN_FL_INLINE void backward_rows_impl(
+// Rows [r0, r1): the losses (forward) or the gradients (kBackward; dl = d_losses) of each element;
+// rows with a negative target are all zero.
+template <bool kBackward, typename T, typename M, int G>
+MRCNN_FL_INLINE void rows_impl(
     const T* x, const int64_t* t, const T* dl, T* out, int64_t r0, int64_t r1, int64_t C, T gamma, T alpha) {
   for (int64_t r = r0; r < r1; ++r) {
     T* o = out + r * C;
@@ -226,172 +203,125 @@ MRCNN_FL_INLINE void backward_rows_impl(
       }
       continue;
     }
-    backward_row<T, M, G>(
-        x + r * C, dl + r * C, o, static_cast<int32_t>(C), positive_column(t[r], C), gamma, alpha);
+    if constexpr (kBackward) {
+      backward_row<T, M, G>(
+          x + r * C, dl + r * C, o, static_cast<int32_t>(C), positive_column(t[r], C), gamma, alpha);
+    } else {
+      forward_row<T, M, G>(x + r * C, o, static_cast<int32_t>(C), positive_column(t[r], C), gamma, alpha);
+    }
   }
 }
+
+// rows_impl for the gamma mode (focal::gamma_mode) chosen at run time. Always inlined, so that each
+// entry point below (and each of its target_clones versions) gets its own vectorised loops.
+template <bool kBackward, typename T, typename M>
+MRCNN_FL_INLINE void rows_for_mode(
+    int mode, const T* x, const int64_t* t, const T* dl, T* out, int64_t r0, int64_t r1, int64_t C, T gamma, T alpha) {
+  switch (mode) {
+    case 0:
+      return rows_impl<kBackward, T, M, 0>(x, t, dl, out, r0, r1, C, gamma, alpha);
+    case 1:
+      return rows_impl<kBackward, T, M, 1>(x, t, dl, out, r0, r1, C, gamma, alpha);
+    case 2:
+      return rows_impl<kBackward, T, M, 2>(x, t, dl, out, r0, r1, C, gamma, alpha);
+    default:
+      return rows_impl<kBackward, T, M, -1>(x, t, dl, out, r0, r1, C, gamma, alpha);
+  }
+}
+
+// The entry points: float32 with target_clones, float64 without (it calls the C library's exp/log1p).
+template <typename T>
+using ForwardRowsFn = void (*)(const T*, const int64_t*, T*, int64_t, int64_t, int64_t, T, T, int);
+template <typename T>
+using BackwardRowsFn = void (*)(const T*, const int64_t*, const T*, T*, int64_t, int64_t, int64_t, T, T, int);
 
 MRCNN_FL_CLONES void forward_rows_f32(
     const float* x, const int64_t* t, float* out, int64_t r0, int64_t r1, int64_t C, float gamma, float alpha,
     int mode) {
-  switch (mode) {
-    case 0:
-      return forward_rows_impl<float, MathF32, 0>(x, t, out, r0, r1, C, gamma, alpha);
-    case 1:
-      return forward_rows_impl<float, MathF32, 1>(x, t, out, r0, r1, C, gamma, alpha);
-    case 2:
-      return forward_rows_impl<float, MathF32, 2>(x, t, out, r0, r1, C, gamma, alpha);
-    default:
-      return forward_rows_impl<float, MathF32, -1>(x, t, out, r0, r1, C, gamma, alpha);
-  }
+  rows_for_mode<false, float, MathF32>(mode, x, t, nullptr, out, r0, r1, C, gamma, alpha);
 }
 
 MRCNN_FL_CLONES void backward_rows_f32(
     const float* x, const int64_t* t, const float* dl, float* out, int64_t r0, int64_t r1, int64_t C, float gamma,
     float alpha, int mode) {
-  switch (mode) {
-    case 0:
-      return backward_rows_impl<float, MathF32, 0>(x, t, dl, out, r0, r1, C, gamma, alpha);
-    case 1:
-      return backward_rows_impl<float, MathF32, 1>(x, t, dl, out, r0, r1, C, gamma, alpha);
-    case 2:
-      return backward_rows_impl<float, MathF32, 2>(x, t, dl, out, r0, r1, C, gamma, alpha);
-    default:
-      return backward_rows_impl<float, MathF32, -1>(x, t, dl, out, r0, r1, C, gamma, alpha);
-  }
+  rows_for_mode<true, float, MathF32>(mode, x, t, dl, out, r0, r1, C, gamma, alpha);
 }
 
 void forward_rows_f64(
     const double* x, const int64_t* t, double* out, int64_t r0, int64_t r1, int64_t C, double gamma, double alpha,
     int mode) {
-  switch (mode) {
-    case 0:
-      return forward_rows_impl<double, MathF64, 0>(x, t, out, r0, r1, C, gamma, alpha);
-    case 1:
-      return forward_rows_impl<double, MathF64, 1>(x, t, out, r0, r1, C, gamma, alpha);
-    case 2:
-      return forward_rows_impl<double, MathF64, 2>(x, t, out, r0, r1, C, gamma, alpha);
-    default:
-      return forward_rows_impl<double, MathF64, -1>(x, t, out, r0, r1, C, gamma, alpha);
-  }
+  rows_for_mode<false, double, MathF64>(mode, x, t, nullptr, out, r0, r1, C, gamma, alpha);
 }
 
 void backward_rows_f64(
     const double* x, const int64_t* t, const double* dl, double* out, int64_t r0, int64_t r1, int64_t C,
     double gamma, double alpha, int mode) {
-  switch (mode) {
-    case 0:
-      return backward_rows_impl<double, MathF64, 0>(x, t, dl, out, r0, r1, C, gamma, alpha);
-    case 1:
-      return backward_rows_impl<double, MathF64, 1>(x, t, dl, out, r0, r1, C, gamma, alpha);
-    case 2:
-      return backward_rows_impl<double, MathF64, 2>(x, t, dl, out, r0, r1, C, gamma, alpha);
-    default:
-      return backward_rows_impl<double, MathF64, -1>(x, t, dl, out, r0, r1, C, gamma, alpha);
-  }
+  rows_for_mode<true, double, MathF64>(mode, x, t, dl, out, r0, r1, C, gamma, alpha);
 }
 
 // ---------------------------------------------------------------------------------------------
 
-void check_inputs(const char* op, const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes) {
-  TORCH_CHECK(
-      logits.dim() == 2, op, ": logits must have shape [N, num_classes], got ", logits.sizes());
-  TORCH_CHECK(
-      at::isFloatingType(logits.scalar_type()), op, ": logits must be a floating-point tensor, got ",
-      logits.scalar_type());
-  TORCH_CHECK(targets.dim() == 1, op, ": targets must have shape [N], got ", targets.sizes());
-  TORCH_CHECK(
-      at::isIntegralType(targets.scalar_type(), /*includeBool=*/false), op,
-      ": targets must be an integer tensor (class ids, 0 = background, -1 = ignore), got ", targets.scalar_type());
-  TORCH_CHECK(
-      targets.size(0) == logits.size(0), op, ": targets and logits must have the same length N, got ",
-      targets.size(0), " targets and ", logits.size(0), " rows of logits");
-  TORCH_CHECK(
-      num_classes == logits.size(1), op, ": num_classes (", num_classes,
-      ") must equal logits.shape[1] (", logits.size(1), ")");
-  TORCH_CHECK(
-      logits.size(1) < std::numeric_limits<int32_t>::max(), op, ": too many classes: ", logits.size(1));
-  TORCH_CHECK(
-      targets.device() == logits.device(), op, ": targets and logits must be on the same device, got targets on ",
-      targets.device(), " and logits on ", logits.device());
-}
+// The kernels index the classes of a row with int32.
+constexpr int64_t kMaxColumns = std::numeric_limits<int32_t>::max();
 
 int64_t row_grain(int64_t C) {
   return std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1));
 }
 
-at::Tensor focal_forward_cpu(
-    const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes, double gamma, double alpha) {
-  check_inputs("sigmoid_focal_loss_forward", logits, targets, num_classes);
+// Runs the forward rows (dl undefined) or the backward rows over all rows in parallel, in T.
+template <typename T>
+void run_rows(
+    ForwardRowsFn<T> forward_rows, BackwardRowsFn<T> backward_rows, const at::Tensor& x, const at::Tensor& t,
+    const at::Tensor& dl, at::Tensor& out, double gamma, double alpha, int mode) {
+  const int64_t N = x.size(0), C = x.size(1);
+  const T* xp = x.data_ptr<T>();
+  const int64_t* tp = t.data_ptr<int64_t>();
+  const T* dp = dl.defined() ? dl.data_ptr<T>() : nullptr;
+  T* op = out.data_ptr<T>();
+  const T g = static_cast<T>(gamma), a = static_cast<T>(alpha);
+  at::parallel_for(0, N, row_grain(C), [&](int64_t r0, int64_t r1) {
+    if (dp == nullptr) {
+      forward_rows(xp, tp, op, r0, r1, C, g, a, mode);
+    } else {
+      backward_rows(xp, tp, dp, op, r0, r1, C, g, a, mode);
+    }
+  });
+}
+
+// The forward (d_losses == nullptr: the losses) or the backward (the gradients) on the CPU, computed
+// in float64 for float64 logits and in float32 otherwise; returned in the dtype of logits.
+at::Tensor focal_cpu(
+    const at::Tensor& logits, const at::Tensor& targets, const at::Tensor* d_losses, double gamma, double alpha) {
   const int64_t N = logits.size(0), C = logits.size(1);
   const bool f64 = logits.scalar_type() == at::kDouble;
-  const at::Tensor x = logits.to(f64 ? at::kDouble : at::kFloat).contiguous();
+  const auto ct = f64 ? at::kDouble : at::kFloat;
+  const at::Tensor x = logits.to(ct).contiguous();
+  const at::Tensor dl = d_losses != nullptr ? d_losses->to(ct).contiguous() : at::Tensor();
   const at::Tensor t = targets.to(at::kLong).contiguous();
   at::Tensor out = at::empty({N, C}, x.options());
   if (N * C == 0) {
     return out.to(logits.scalar_type());
   }
-  const int mode = gamma_mode(gamma);
-  const int64_t* tp = t.data_ptr<int64_t>();
+  const int mode = focal::gamma_mode(gamma);
   if (f64) {
-    const double* xp = x.data_ptr<double>();
-    double* op = out.data_ptr<double>();
-    at::parallel_for(0, N, row_grain(C), [&](int64_t r0, int64_t r1) {
-      forward_rows_f64(xp, tp, op, r0, r1, C, gamma, alpha, mode);
-    });
+    run_rows<double>(forward_rows_f64, backward_rows_f64, x, t, dl, out, gamma, alpha, mode);
     return out;
   }
-  const float* xp = x.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  const float g = static_cast<float>(gamma), a = static_cast<float>(alpha);
-  at::parallel_for(0, N, row_grain(C), [&](int64_t r0, int64_t r1) {
-    forward_rows_f32(xp, tp, op, r0, r1, C, g, a, mode);
-  });
+  run_rows<float>(forward_rows_f32, backward_rows_f32, x, t, dl, out, gamma, alpha, mode);
   return out.to(logits.scalar_type());
+}
+
+at::Tensor focal_forward_cpu(
+    const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes, double gamma, double alpha) {
+  focal::check_inputs("sigmoid_focal_loss_forward", logits, targets, num_classes, kMaxColumns);
+  return focal_cpu(logits, targets, nullptr, gamma, alpha);
 }
 
 at::Tensor focal_backward_cpu(
     const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& d_losses, int64_t num_classes,
     double gamma, double alpha) {
-  check_inputs("sigmoid_focal_loss_backward", logits, targets, num_classes);
-  TORCH_CHECK(
-      d_losses.sizes() == logits.sizes(), "sigmoid_focal_loss_backward: d_losses must have the shape of logits ",
-      logits.sizes(), ", got ", d_losses.sizes());
-  TORCH_CHECK(
-      d_losses.device() == logits.device(), "sigmoid_focal_loss_backward: d_losses and logits must be on the same "
-      "device, got d_losses on ", d_losses.device(), " and logits on ", logits.device());
-  TORCH_CHECK(
-      at::isFloatingType(d_losses.scalar_type()),
-      "sigmoid_focal_loss_backward: d_losses must be a floating-point tensor, got ", d_losses.scalar_type());
-  const int64_t N = logits.size(0), C = logits.size(1);
-  const bool f64 = logits.scalar_type() == at::kDouble;
-  const auto ct = f64 ? at::kDouble : at::kFloat;
-  const at::Tensor x = logits.to(ct).contiguous();
-  const at::Tensor dl = d_losses.to(ct).contiguous();
-  const at::Tensor t = targets.to(at::kLong).contiguous();
-  at::Tensor out = at::empty({N, C}, x.options());
-  if (N * C == 0) {
-    return out.to(logits.scalar_type());
-  }
-  const int mode = gamma_mode(gamma);
-  const int64_t* tp = t.data_ptr<int64_t>();
-  if (f64) {
-    const double* xp = x.data_ptr<double>();
-    const double* dp = dl.data_ptr<double>();
-    double* op = out.data_ptr<double>();
-    at::parallel_for(0, N, row_grain(C), [&](int64_t r0, int64_t r1) {
-      backward_rows_f64(xp, tp, dp, op, r0, r1, C, gamma, alpha, mode);
-    });
-    return out;
-  }
-  const float* xp = x.data_ptr<float>();
-  const float* dp = dl.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  const float g = static_cast<float>(gamma), a = static_cast<float>(alpha);
-  at::parallel_for(0, N, row_grain(C), [&](int64_t r0, int64_t r1) {
-    backward_rows_f32(xp, tp, dp, op, r0, r1, C, g, a, mode);
-  });
-  return out.to(logits.scalar_type());
+  focal::check_backward_inputs(logits, targets, d_losses, num_classes, kMaxColumns);
+  return focal_cpu(logits, targets, &d_losses, gamma, alpha);
 }
 
 }  // namespace

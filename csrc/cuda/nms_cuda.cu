@@ -28,59 +28,24 @@
 #include <limits>
 #include <type_traits>
 
+#include "nms_common.h"
+
 namespace {
 
 constexpr int kBlockBoxes = 64;  // bits per mask word
 constexpr int kScanThreads = 256;
 
 // ---------------------------------------------------------------------------------------------
-// Input checks (same messages as the CPU kernels and the Python fake kernels).
+// Input checks: those of csrc/nms_common.h (shared with the CPU kernels), then this kernel's limit
+// on the number of boxes (the mask kernel grid).
+
+namespace nms = maskrcnn_benchmark::nms;
 
 void check_boxes_scores(const char* op, const at::Tensor& dets, const at::Tensor& scores) {
-  TORCH_CHECK(
-      dets.dim() == 2 && dets.size(1) == 4, op, ": dets (boxes) must have shape [N, 4], got ", dets.sizes());
-  TORCH_CHECK(scores.dim() == 1, op, ": scores must have shape [N], got ", scores.sizes());
-  TORCH_CHECK(
-      dets.size(0) == scores.size(0), op, ": dets and scores must have the same length, got ", dets.size(0),
-      " boxes and ", scores.size(0), " scores");
-  TORCH_CHECK(
-      dets.device() == scores.device(), op, ": dets and scores must be on the same device, got dets on ",
-      dets.device(), " and scores on ", scores.device());
-  TORCH_CHECK(
-      at::isFloatingType(dets.scalar_type()), op, ": dets (boxes) must be a floating-point tensor, got ",
-      dets.scalar_type());
-  TORCH_CHECK(
-      at::isFloatingType(scores.scalar_type()), op, ": scores must be a floating-point tensor, got ",
-      scores.scalar_type());
+  nms::check_boxes_scores(op, dets, scores);
   TORCH_CHECK(
       at::ceil_div<int64_t>(dets.size(0), kBlockBoxes) <= 65535, op, ": at most ", 65535 * kBlockBoxes,
       " boxes are supported on CUDA, got ", dets.size(0));
-}
-
-void check_idxs(const at::Tensor& dets, const at::Tensor& idxs) {
-  TORCH_CHECK(idxs.dim() == 1, "batched_nms: idxs must have shape [N], got ", idxs.sizes());
-  TORCH_CHECK(
-      idxs.size(0) == dets.size(0), "batched_nms: idxs and dets must have the same length, got ", idxs.size(0),
-      " idxs and ", dets.size(0), " boxes");
-  TORCH_CHECK(
-      idxs.device() == dets.device(), "batched_nms: idxs and dets must be on the same device, got idxs on ",
-      idxs.device(), " and dets on ", dets.device());
-  TORCH_CHECK(
-      at::isIntegralType(idxs.scalar_type(), /*includeBool=*/true), "batched_nms: idxs must be an integer tensor, got ",
-      idxs.scalar_type());
-}
-
-// Largest threshold t of type T with (v > t) == ((double)v > thr) for every v of type T.
-template <typename T>
-T exact_threshold(double thr) {
-  if (std::is_same<T, double>::value || std::isnan(thr)) {
-    return static_cast<T>(thr);
-  }
-  T t = static_cast<T>(thr);
-  if (static_cast<double>(t) > thr) {
-    t = std::nextafter(t, -std::numeric_limits<T>::infinity());
-  }
-  return t;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,10 +208,10 @@ at::Tensor nms_keep_sorted(const at::Tensor& boxes_sorted, const at::Tensor* gro
   auto* mask_ptr = reinterpret_cast<unsigned long long*>(mask.data_ptr<int64_t>());
   if (boxes_sorted.scalar_type() == at::kDouble) {
     nms_mask_kernel<double><<<grid, block, 0, stream>>>(
-        n, boxes_sorted.data_ptr<double>(), groups, exact_threshold<double>(iou_threshold), col_blocks, mask_ptr);
+        n, boxes_sorted.data_ptr<double>(), groups, nms::exact_threshold<double>(iou_threshold), col_blocks, mask_ptr);
   } else {
     nms_mask_kernel<float><<<grid, block, 0, stream>>>(
-        n, boxes_sorted.data_ptr<float>(), groups, exact_threshold<float>(iou_threshold), col_blocks, mask_ptr);
+        n, boxes_sorted.data_ptr<float>(), groups, nms::exact_threshold<float>(iou_threshold), col_blocks, mask_ptr);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
@@ -287,7 +252,7 @@ at::Tensor nms_cuda(const at::Tensor& dets, const at::Tensor& scores, double iou
 at::Tensor batched_nms_cuda(const at::Tensor& dets, const at::Tensor& scores, const at::Tensor& idxs,
                             double iou_threshold) {
   check_boxes_scores("batched_nms", dets, scores);
-  check_idxs(dets, idxs);
+  nms::check_idxs(dets, idxs);
   if (dets.size(0) == 0) {
     return at::empty({0}, dets.options().dtype(at::kLong));
   }

@@ -7,48 +7,19 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
-#include <ATen/ceil_div.h>
 #include <ATen/cuda/Atomic.cuh>
 #include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>  // (not ATen/cuda/CUDAContext.h: that one needs the cuSPARSE/cuBLAS headers)
 #include <torch/library.h>
 
+#include "cuda/roi_cuda_common.h"
+#include "roi_common.h"
+
 namespace maskrcnn_benchmark {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int64_t kMaxGrid = 65536;  // same bound on the adaptive sampling grid as on the CPU
-
-// Grid-stride loops: enough blocks to fill the device, not more.
-int64_t num_blocks(int64_t total) {
-  int sms = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c10::cuda::current_device()));
-  return std::max<int64_t>(1, std::min<int64_t>(at::ceil_div(total, int64_t(kThreads)), sms * 32));
-}
-
-void check_common(const at::Tensor& rois, int64_t pooled_height, int64_t pooled_width, const char* fn) {
-  TORCH_CHECK(
-      rois.dim() == 2 && rois.size(1) == 5, fn, ": rois must be a 2-D tensor [K, 5] of (batch_index, x1, y1, x2, y2), got shape ",
-      rois.sizes());
-  TORCH_CHECK(at::isFloatingType(rois.scalar_type()), fn, ": rois must have a floating-point dtype, got ", rois.scalar_type());
-  TORCH_CHECK(
-      pooled_height > 0 && pooled_width > 0, fn, ": pooled_height and pooled_width must be positive, got (", pooled_height, ", ",
-      pooled_width, ")");
-}
-
-// Raises a clear error for batch indices outside [0, N) (the kernels would otherwise skip those RoIs).
-// This reads one flag back from the GPU; it is skipped while a CUDA graph is being captured, where
-// a synchronisation is not allowed (the kernels then write zeros for such RoIs).
-void check_batch_indices(const at::Tensor& rois, int64_t batch_size, const char* fn) {
-  if (rois.size(0) == 0 || c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None) {
-    return;
-  }
-  const at::Tensor b = rois.select(1, 0);
-  const bool ok = at::logical_and(b.gt(-1), b.lt(static_cast<double>(batch_size))).all().item<bool>();
-  TORCH_CHECK(ok, fn, ": rois[:, 0] (batch index) must lie in [0, ", batch_size, ") for input with batch size ", batch_size);
-}
 
 template <typename T>
 struct Geometry {
@@ -117,6 +88,28 @@ __device__ __forceinline__ T sample_coord(T start, int64_t p, T bin, int64_t i, 
   return start + static_cast<T>(p) * bin + static_cast<T>(static_cast<float>(i) + .5f) * bin / static_cast<T>(grid);
 }
 
+// Calls f(y0, y1, wy0, wy1, x0, x1, wx0, wx1) for every bilinear sample of bin (ph, pw) that lies
+// inside the map: the sample is wy0 * wx0 * v[y0, x0] + wy0 * wx1 * v[y0, x1] + wy1 * wx0 * v[y1, x0]
+// + wy1 * wx1 * v[y1, x1]. Shared by the forward (gather) and backward (scatter) kernels.
+template <typename T, typename F>
+__device__ __forceinline__ void for_each_sample(const Geometry<T>& g, int64_t ph, int64_t pw, int64_t H, int64_t W, const F& f) {
+  for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+    int64_t y0, y1;
+    T wy0, wy1;
+    if (!axis_weights(sample_coord(g.start_h, ph, g.bin_h, iy, g.grid_h), H, y0, y1, wy0, wy1)) {
+      continue;
+    }
+    for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+      int64_t x0, x1;
+      T wx0, wx1;
+      if (!axis_weights(sample_coord(g.start_w, pw, g.bin_w, ix, g.grid_w), W, x0, x1, wx0, wx1)) {
+        continue;
+      }
+      f(y0, y1, wy0, wy1, x0, x1, wx0, wx1);
+    }
+  }
+}
+
 template <typename scalar_t, typename T>
 __global__ void roi_align_forward_kernel(
     int64_t total, const scalar_t* __restrict__ input, int64_t sN, int64_t sC, int64_t sH, int64_t sW,
@@ -124,10 +117,7 @@ __global__ void roi_align_forward_kernel(
     int64_t sampling_ratio, bool aligned, scalar_t* __restrict__ output) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int64_t pw = i % PW;
-    const int64_t ph = (i / PW) % PH;
-    const int64_t c = (i / (PW * PH)) % C;
-    const int64_t k = i / (PW * PH * C);
+    const auto [k, c, ph, pw] = output_index(i, C, PH, PW);
     const T* roi = rois + k * 5;
     if (!(roi[0] > T(-1) && roi[0] < static_cast<T>(N))) {
       output[i] = scalar_t(0);  // invalid batch index (only reachable during CUDA graph capture)
@@ -137,22 +127,10 @@ __global__ void roi_align_forward_kernel(
     const Geometry<T> g = roi_geometry(roi, scale, PH, PW, sampling_ratio, aligned);
     const scalar_t* plane = input + b * sN + c * sC;
     T acc = T(0);
-    for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-      int64_t y0, y1;
-      T wy0, wy1;
-      if (!axis_weights(sample_coord(g.start_h, ph, g.bin_h, iy, g.grid_h), H, y0, y1, wy0, wy1)) {
-        continue;
-      }
-      for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-        int64_t x0, x1;
-        T wx0, wx1;
-        if (!axis_weights(sample_coord(g.start_w, pw, g.bin_w, ix, g.grid_w), W, x0, x1, wx0, wx1)) {
-          continue;
-        }
-        acc += wy0 * wx0 * static_cast<T>(plane[y0 * sH + x0 * sW]) + wy0 * wx1 * static_cast<T>(plane[y0 * sH + x1 * sW]) +
-            wy1 * wx0 * static_cast<T>(plane[y1 * sH + x0 * sW]) + wy1 * wx1 * static_cast<T>(plane[y1 * sH + x1 * sW]);
-      }
-    }
+    for_each_sample(g, ph, pw, H, W, [&](int64_t y0, int64_t y1, T wy0, T wy1, int64_t x0, int64_t x1, T wx0, T wx1) {
+      acc += wy0 * wx0 * static_cast<T>(plane[y0 * sH + x0 * sW]) + wy0 * wx1 * static_cast<T>(plane[y0 * sH + x1 * sW]) +
+          wy1 * wx0 * static_cast<T>(plane[y1 * sH + x0 * sW]) + wy1 * wx1 * static_cast<T>(plane[y1 * sH + x1 * sW]);
+    });
     output[i] = static_cast<scalar_t>(acc * g.inv_count);
   }
 }
@@ -164,10 +142,7 @@ __global__ void roi_align_backward_kernel(
     int64_t sampling_ratio, bool aligned, T* __restrict__ grad_input) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int64_t pw = i % PW;
-    const int64_t ph = (i / PW) % PH;
-    const int64_t c = (i / (PW * PH)) % C;
-    const int64_t k = i / (PW * PH * C);
+    const auto [k, c, ph, pw] = output_index(i, C, PH, PW);
     const T* roi = rois + k * 5;
     if (!(roi[0] > T(-1) && roi[0] < static_cast<T>(N))) {
       continue;
@@ -176,24 +151,12 @@ __global__ void roi_align_backward_kernel(
     const Geometry<T> g = roi_geometry(roi, scale, PH, PW, sampling_ratio, aligned);
     const T gval = static_cast<T>(grad[k * gs0 + c * gs1 + ph * gs2 + pw * gs3]) * g.inv_count;
     T* plane = grad_input + (b * C + c) * H * W;
-    for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-      int64_t y0, y1;
-      T wy0, wy1;
-      if (!axis_weights(sample_coord(g.start_h, ph, g.bin_h, iy, g.grid_h), H, y0, y1, wy0, wy1)) {
-        continue;
-      }
-      for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-        int64_t x0, x1;
-        T wx0, wx1;
-        if (!axis_weights(sample_coord(g.start_w, pw, g.bin_w, ix, g.grid_w), W, x0, x1, wx0, wx1)) {
-          continue;
-        }
-        gpuAtomicAddNoReturn(plane + y0 * W + x0, gval * wy0 * wx0);
-        gpuAtomicAddNoReturn(plane + y0 * W + x1, gval * wy0 * wx1);
-        gpuAtomicAddNoReturn(plane + y1 * W + x0, gval * wy1 * wx0);
-        gpuAtomicAddNoReturn(plane + y1 * W + x1, gval * wy1 * wx1);
-      }
-    }
+    for_each_sample(g, ph, pw, H, W, [&](int64_t y0, int64_t y1, T wy0, T wy1, int64_t x0, int64_t x1, T wx0, T wx1) {
+      gpuAtomicAddNoReturn(plane + y0 * W + x0, gval * wy0 * wx0);
+      gpuAtomicAddNoReturn(plane + y0 * W + x1, gval * wy0 * wx1);
+      gpuAtomicAddNoReturn(plane + y1 * W + x0, gval * wy1 * wx0);
+      gpuAtomicAddNoReturn(plane + y1 * W + x1, gval * wy1 * wx1);
+    });
   }
 }
 
@@ -201,12 +164,7 @@ at::Tensor roi_align_forward_cuda(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
     int64_t sampling_ratio, bool aligned) {
   constexpr const char* fn = "roi_align_forward";
-  TORCH_CHECK(input.dim() == 4, fn, ": input must be a 4-D tensor [N, C, H, W], got ", input.dim(), "-D");
-  TORCH_CHECK(at::isFloatingType(input.scalar_type()), fn, ": input must have a floating-point dtype, got ", input.scalar_type());
-  TORCH_CHECK(
-      rois.device() == input.device(), fn, ": rois must be on the same device as input (input on ", input.device(), ", rois on ",
-      rois.device(), ")");
-  check_common(rois, pooled_height, pooled_width, fn);
+  check_roi_forward_args(input, rois, pooled_height, pooled_width, fn);
   const c10::cuda::CUDAGuard device_guard(input.device());
 
   const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3), K = rois.size(0);
@@ -220,8 +178,7 @@ at::Tensor roi_align_forward_cuda(
   }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_align_forward_cuda", [&] {
     using T = at::opmath_type<scalar_t>;
-    const at::Tensor rois_t = rois.to(c10::CppTypeToScalarType<T>::value).contiguous();
-    check_batch_indices(rois_t, N, fn);
+    const at::Tensor rois_t = checked_rois<T>(rois, N, fn);
     const int64_t total = output.numel();
     roi_align_forward_kernel<scalar_t, T><<<num_blocks(total), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
         total, input.data_ptr<scalar_t>(), input.stride(0), input.stride(1), input.stride(2), input.stride(3),
@@ -236,20 +193,7 @@ at::Tensor roi_align_backward_cuda(
     const at::Tensor& grad, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
     int64_t batch_size, int64_t channels, int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
   constexpr const char* fn = "roi_align_backward";
-  TORCH_CHECK(at::isFloatingType(grad.scalar_type()), fn, ": grad must have a floating-point dtype, got ", grad.scalar_type());
-  TORCH_CHECK(
-      rois.device() == grad.device(), fn, ": rois must be on the same device as grad (grad on ", grad.device(), ", rois on ",
-      rois.device(), ")");
-  check_common(rois, pooled_height, pooled_width, fn);
-  TORCH_CHECK(
-      batch_size >= 0 && channels >= 0 && height >= 0 && width >= 0, fn,
-      ": batch_size, channels, height and width must be non-negative");
-  const int64_t K = rois.size(0);
-  TORCH_CHECK(
-      grad.dim() == 4 && grad.size(0) == K && grad.size(1) == channels && grad.size(2) == pooled_height &&
-          grad.size(3) == pooled_width,
-      fn, ": grad must have shape [K, channels, pooled_height, pooled_width] = [", K, ", ", channels, ", ", pooled_height, ", ",
-      pooled_width, "], got ", grad.sizes());
+  check_roi_backward_args(grad, rois, /*argmax=*/nullptr, pooled_height, pooled_width, batch_size, channels, height, width, fn);
   const c10::cuda::CUDAGuard device_guard(grad.device());
   at::globalContext().alertNotDeterministic("roi_align_backward_cuda");
 
@@ -257,19 +201,12 @@ at::Tensor roi_align_backward_cuda(
   at::Tensor grad_input;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "roi_align_backward_cuda", [&] {
     using T = at::opmath_type<scalar_t>;
-    const at::ScalarType acc_type = c10::CppTypeToScalarType<T>::value;
-    at::Tensor acc = at::zeros({N, C, H, W}, grad.options().dtype(acc_type));
-    const at::Tensor rois_t = rois.to(acc_type).contiguous();
-    check_batch_indices(rois_t, N, fn);
-    const int64_t total = grad.numel();
-    if (total > 0 && acc.numel() > 0) {
+    grad_input = scatter_backward<T>(grad, rois, N, C, H, W, fn, [&](int64_t total, const T* rois_p, T* acc) {
       roi_align_backward_kernel<scalar_t, T><<<num_blocks(total), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-          total, grad.data_ptr<scalar_t>(), grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3),
-          rois_t.data_ptr<T>(), static_cast<T>(spatial_scale), N, C, H, W, pooled_height, pooled_width, sampling_ratio,
-          aligned, acc.data_ptr<T>());
+          total, grad.data_ptr<scalar_t>(), grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3), rois_p,
+          static_cast<T>(spatial_scale), N, C, H, W, pooled_height, pooled_width, sampling_ratio, aligned, acc);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-    }
-    grad_input = acc.scalar_type() == grad.scalar_type() ? acc : acc.to(grad.scalar_type());
+    });
   });
   return grad_input;
 }

@@ -19,7 +19,11 @@
 #include <cstdint>
 #include <limits>
 
+#include "focal_common.h"
+
 namespace {
+
+namespace focal = maskrcnn_benchmark::focal;
 
 __device__ __forceinline__ float dev_exp(float x) {
   return expf(x);
@@ -61,145 +65,78 @@ __device__ __forceinline__ T focal_terms(T x, bool c1, T gamma, int mode, T& bas
   }
 }
 
-int gamma_mode(double gamma) {
-  if (gamma == 0.0) {
-    return 0;
-  }
-  if (gamma == 1.0) {
-    return 1;
-  }
-  if (gamma == 2.0) {
-    return 2;
-  }
-  return -1;
-}
-
-template <typename scalar_t>
-__global__ void focal_forward_kernel(
+// One thread per element: the loss (forward) or, with kBackward, its gradient times d_losses.
+template <bool kBackward, typename scalar_t>
+__global__ void focal_kernel(
     int64_t total, int64_t C, const scalar_t* __restrict__ logits, const int64_t* __restrict__ targets,
-    at::opmath_type<scalar_t> gamma, at::opmath_type<scalar_t> alpha, int mode, scalar_t* __restrict__ out) {
+    const scalar_t* __restrict__ d_losses, at::opmath_type<scalar_t> gamma, at::opmath_type<scalar_t> alpha, int mode,
+    scalar_t* __restrict__ out) {
   using T = at::opmath_type<scalar_t>;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const int64_t t = targets[i / C];
     const int64_t d = i % C;
-    T loss = T(0);
+    T value = T(0);
     if (t >= 0) {
       const bool c1 = t == d + 1;
       T base, other, log_other;
       const T pow_base = focal_terms<T>(static_cast<T>(logits[i]), c1, gamma, mode, base, other, log_other);
-      loss = (c1 ? -alpha : -(T(1) - alpha)) * pow_base * log_other;
+      if constexpr (kBackward) {
+        // other * log(other) -> 0 as other -> 0 (only reached for infinite logits).
+        const T olo = other == T(0) ? T(0) : other * log_other;
+        value = static_cast<T>(d_losses[i]) * ((c1 ? alpha : -(T(1) - alpha)) * pow_base * (gamma * olo - base));
+      } else {
+        value = (c1 ? -alpha : -(T(1) - alpha)) * pow_base * log_other;
+      }
     }
-    out[i] = static_cast<scalar_t>(loss);
+    out[i] = static_cast<scalar_t>(value);
   }
-}
-
-template <typename scalar_t>
-__global__ void focal_backward_kernel(
-    int64_t total, int64_t C, const scalar_t* __restrict__ logits, const int64_t* __restrict__ targets,
-    const scalar_t* __restrict__ d_losses, at::opmath_type<scalar_t> gamma, at::opmath_type<scalar_t> alpha,
-    int mode, scalar_t* __restrict__ out) {
-  using T = at::opmath_type<scalar_t>;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int64_t t = targets[i / C];
-    const int64_t d = i % C;
-    T grad = T(0);
-    if (t >= 0) {
-      const bool c1 = t == d + 1;
-      T base, other, log_other;
-      const T pow_base = focal_terms<T>(static_cast<T>(logits[i]), c1, gamma, mode, base, other, log_other);
-      // other * log(other) -> 0 as other -> 0 (only reached for infinite logits).
-      const T olo = other == T(0) ? T(0) : other * log_other;
-      grad = static_cast<T>(d_losses[i]) * ((c1 ? alpha : -(T(1) - alpha)) * pow_base * (gamma * olo - base));
-    }
-    out[i] = static_cast<scalar_t>(grad);
-  }
-}
-
-void check_inputs(const char* op, const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes) {
-  TORCH_CHECK(logits.dim() == 2, op, ": logits must have shape [N, num_classes], got ", logits.sizes());
-  TORCH_CHECK(
-      at::isFloatingType(logits.scalar_type()), op, ": logits must be a floating-point tensor, got ",
-      logits.scalar_type());
-  TORCH_CHECK(targets.dim() == 1, op, ": targets must have shape [N], got ", targets.sizes());
-  TORCH_CHECK(
-      at::isIntegralType(targets.scalar_type(), /*includeBool=*/false), op,
-      ": targets must be an integer tensor (class ids, 0 = background, -1 = ignore), got ", targets.scalar_type());
-  TORCH_CHECK(
-      targets.size(0) == logits.size(0), op, ": targets and logits must have the same length N, got ",
-      targets.size(0), " targets and ", logits.size(0), " rows of logits");
-  TORCH_CHECK(
-      num_classes == logits.size(1), op, ": num_classes (", num_classes, ") must equal logits.shape[1] (",
-      logits.size(1), ")");
-  TORCH_CHECK(
-      targets.device() == logits.device(), op, ": targets and logits must be on the same device, got targets on ",
-      targets.device(), " and logits on ", logits.device());
 }
 
 int launch_blocks(int64_t total) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::ceil_div<int64_t>(total, 256), 65536)));
 }
 
-at::Tensor focal_forward_cuda(
-    const at::Tensor& logits_in, const at::Tensor& targets_in, int64_t num_classes, double gamma, double alpha) {
-  check_inputs("sigmoid_focal_loss_forward", logits_in, targets_in, num_classes);
+// The forward (the losses) or, with kBackward, the backward (the gradients; d_losses_in is then
+// given), in the dtype of logits (computed in float32 for float16/bfloat16).
+template <bool kBackward>
+at::Tensor focal_cuda(
+    const at::Tensor& logits_in, const at::Tensor& targets_in, const at::Tensor* d_losses_in, double gamma, double alpha) {
+  constexpr const char* name = kBackward ? "sigmoid_focal_loss_backward" : "sigmoid_focal_loss_forward";
   c10::cuda::CUDAGuard device_guard(logits_in.device());
   const at::Tensor logits = logits_in.contiguous();
   const at::Tensor targets = targets_in.to(at::kLong).contiguous();
+  const at::Tensor d_losses = kBackward ? d_losses_in->to(logits.scalar_type()).contiguous() : at::Tensor();
   at::Tensor out = at::empty_like(logits, at::MemoryFormat::Contiguous);
   const int64_t total = logits.numel();
   const int64_t C = logits.size(1);
   if (total == 0) {
     return out;
   }
-  const int mode = gamma_mode(gamma);
+  const int mode = focal::gamma_mode(gamma);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "sigmoid_focal_loss_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), name, [&] {
     using T = at::opmath_type<scalar_t>;
-    focal_forward_kernel<scalar_t><<<launch_blocks(total), 256, 0, stream>>>(
-        total, C, logits.data_ptr<scalar_t>(), targets.data_ptr<int64_t>(), static_cast<T>(gamma),
+    const scalar_t* d_losses_p = kBackward ? d_losses.data_ptr<scalar_t>() : nullptr;
+    focal_kernel<kBackward, scalar_t><<<launch_blocks(total), 256, 0, stream>>>(
+        total, C, logits.data_ptr<scalar_t>(), targets.data_ptr<int64_t>(), d_losses_p, static_cast<T>(gamma),
         static_cast<T>(alpha), mode, out.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return out;
 }
 
+at::Tensor focal_forward_cuda(
+    const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes, double gamma, double alpha) {
+  focal::check_inputs("sigmoid_focal_loss_forward", logits, targets, num_classes);
+  return focal_cuda</*kBackward=*/false>(logits, targets, nullptr, gamma, alpha);
+}
+
 at::Tensor focal_backward_cuda(
-    const at::Tensor& logits_in, const at::Tensor& targets_in, const at::Tensor& d_losses_in, int64_t num_classes,
-    double gamma, double alpha) {
-  check_inputs("sigmoid_focal_loss_backward", logits_in, targets_in, num_classes);
-  TORCH_CHECK(
-      d_losses_in.sizes() == logits_in.sizes(),
-      "sigmoid_focal_loss_backward: d_losses must have the shape of logits ", logits_in.sizes(), ", got ",
-      d_losses_in.sizes());
-  TORCH_CHECK(
-      d_losses_in.device() == logits_in.device(),
-      "sigmoid_focal_loss_backward: d_losses and logits must be on the same device, got d_losses on ",
-      d_losses_in.device(), " and logits on ", logits_in.device());
-  TORCH_CHECK(
-      at::isFloatingType(d_losses_in.scalar_type()),
-      "sigmoid_focal_loss_backward: d_losses must be a floating-point tensor, got ", d_losses_in.scalar_type());
-  c10::cuda::CUDAGuard device_guard(logits_in.device());
-  const at::Tensor logits = logits_in.contiguous();
-  const at::Tensor targets = targets_in.to(at::kLong).contiguous();
-  const at::Tensor d_losses = d_losses_in.to(logits.scalar_type()).contiguous();
-  at::Tensor out = at::empty_like(logits, at::MemoryFormat::Contiguous);
-  const int64_t total = logits.numel();
-  const int64_t C = logits.size(1);
-  if (total == 0) {
-    return out;
-  }
-  const int mode = gamma_mode(gamma);
-  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "sigmoid_focal_loss_backward", [&] {
-    using T = at::opmath_type<scalar_t>;
-    focal_backward_kernel<scalar_t><<<launch_blocks(total), 256, 0, stream>>>(
-        total, C, logits.data_ptr<scalar_t>(), targets.data_ptr<int64_t>(), d_losses.data_ptr<scalar_t>(),
-        static_cast<T>(gamma), static_cast<T>(alpha), mode, out.data_ptr<scalar_t>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
-  return out;
+    const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& d_losses, int64_t num_classes, double gamma,
+    double alpha) {
+  focal::check_backward_inputs(logits, targets, d_losses, num_classes);
+  return focal_cuda</*kBackward=*/true>(logits, targets, &d_losses, gamma, alpha);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 ``amp.float_function(_C.nms)``); ``batched_nms`` is new. Both are compiled ops,
 ``torch.ops.maskrcnn_benchmark.nms`` / ``.batched_nms``, with CPU and CUDA kernels, and work under
 ``torch.compile`` (fake kernels with a data-dependent output size are defined here and registered by
-``maskrcnn_benchmark.layers``, see :func:`register_fake_kernels`).
+``maskrcnn_benchmark.layers``, see ``FAKE_KERNELS``).
 
 Conventions (identical on CPU and CUDA):
 
@@ -127,13 +127,3 @@ FAKE_KERNELS = {
     "maskrcnn_benchmark::batched_nms": _batched_nms_fake,
 }
 
-
-def register_fake_kernels() -> None:
-    """Registers the fake kernels of ``nms`` and ``batched_nms`` (needed by torch.compile/export).
-
-    Call it from ``maskrcnn_benchmark/layers/__init__.py`` only: csrc/vision.cpp names that module
-    in ``m.set_python_module``, and torch requires the fake kernels of the library's ops to be
-    registered by exactly that module. ``_stacklevel=2`` attributes the registration to the caller.
-    """
-    for qualname, fake in FAKE_KERNELS.items():
-        torch.library.register_fake(qualname, fake, _stacklevel=2)

@@ -13,30 +13,24 @@ bilinear samples per bin along each axis; ``<= 0`` uses ``ceil(roi_size / output
 
 The gradient with respect to ``input`` is returned as a contiguous (NCHW) tensor whatever the
 input layout; no gradient flows to ``rois``. The compiled kernels are
-``torch.ops.maskrcnn_benchmark.roi_align_forward`` / ``roi_align_backward`` (CPU and CUDA). This module registers their autograd formula (including double backward: the
-backward is linear in the gradient, so its own gradient is the forward) and their meta kernels,
-so they work under ``torch.compile(fullgraph=True)`` and ``torch.export``.
+``torch.ops.maskrcnn_benchmark.roi_align_forward`` / ``roi_align_backward`` (CPU and CUDA). This
+module registers their autograd formula (including double backward: the backward is linear in the
+gradient, so its own gradient is the forward) and defines their fake kernels (registered by
+``maskrcnn_benchmark.layers``, see ``FAKE_KERNELS``), so they work under
+``torch.compile(fullgraph=True)`` and ``torch.export``.
 """
-from typing import List, Sequence, Tuple, Union
+from typing import List, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from maskrcnn_benchmark import _C  # noqa: F401  (registers torch.ops.maskrcnn_benchmark.*)
+from maskrcnn_benchmark.layers._roi_common import check_backward_args, check_forward_args, convert_boxes_to_roi_format
 
 __all__ = ["roi_align", "ROIAlign"]
 
 _ops = torch.ops.maskrcnn_benchmark
-_lib = torch.library.Library("maskrcnn_benchmark", "IMPL")  # noqa: TOR901 (kept alive by the module)
-
-
-def _convert_boxes_to_roi_format(boxes: Sequence[Tensor]) -> Tensor:
-    """List of per-image ``[L_i, 4]`` boxes -> ``[sum L_i, 5]`` rois with the image index first."""
-    rois = [
-        torch.cat([torch.full_like(b[:, :1], i), b], dim=1) for i, b in enumerate(boxes)
-    ]
-    return torch.cat(rois, dim=0)
 
 
 def roi_align(
@@ -59,7 +53,7 @@ def roi_align(
         aligned: shift the box by -0.5 pixel (pixel-center alignment) instead of the original behaviour.
     """
     if isinstance(rois, (list, tuple)):
-        rois = _convert_boxes_to_roi_format(rois)
+        rois = convert_boxes_to_roi_format(rois)
     output_h, output_w = _pair(output_size)
     return _ops.roi_align_forward(
         input, rois, float(spatial_scale), int(output_h), int(output_w), int(sampling_ratio), bool(aligned)
@@ -91,55 +85,26 @@ class ROIAlign(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------
-# Meta kernels (shape/dtype only; used by FakeTensor, torch.compile and torch.export). They are
-# registered as Meta kernels rather than with torch.library.register_fake because the library sets
-# m.set_python_module("maskrcnn_benchmark.layers"), which makes register_fake accept only calls made
-# from that exact module.
+# Fake kernels (shape/dtype only; used by FakeTensor, meta tensors, torch.compile and torch.export).
+# maskrcnn_benchmark/layers/__init__.py registers FAKE_KERNELS.
 
 
-def _check_rois(rois: Tensor, device: torch.device, fn: str) -> None:
-    torch._check(
-        rois.dim() == 2 and rois.shape[1] == 5,
-        lambda: f"{fn}: rois must be a 2-D tensor [K, 5] of (batch_index, x1, y1, x2, y2), got shape {tuple(rois.shape)}",
-    )
-    torch._check(rois.dtype.is_floating_point, lambda: f"{fn}: rois must have a floating-point dtype, got {rois.dtype}")
-    torch._check(
-        rois.device == device, lambda: f"{fn}: rois must be on the same device as input ({device}), got {rois.device}"
-    )
-
-
-def _roi_align_forward_meta(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned):
-    fn = "roi_align_forward"
-    torch._check(input.dim() == 4, lambda: f"{fn}: input must be a 4-D tensor [N, C, H, W], got {input.dim()}-D")
-    torch._check(
-        input.dtype.is_floating_point, lambda: f"{fn}: input must have a floating-point dtype, got {input.dtype}"
-    )
-    _check_rois(rois, input.device, fn)
-    torch._check(
-        pooled_height > 0 and pooled_width > 0, lambda: f"{fn}: pooled_height and pooled_width must be positive"
-    )
+def _roi_align_forward_fake(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned):
+    check_forward_args("roi_align_forward", input, rois, pooled_height, pooled_width)
     return input.new_empty((rois.shape[0], input.shape[1], pooled_height, pooled_width))
 
 
-def _roi_align_backward_meta(
+def _roi_align_backward_fake(
     grad, rois, spatial_scale, pooled_height, pooled_width, batch_size, channels, height, width, sampling_ratio, aligned
 ):
-    fn = "roi_align_backward"
-    torch._check(grad.dtype.is_floating_point, lambda: f"{fn}: grad must have a floating-point dtype, got {grad.dtype}")
-    _check_rois(rois, grad.device, fn)
-    torch._check(
-        grad.dim() == 4
-        and grad.shape[0] == rois.shape[0]
-        and grad.shape[1] == channels
-        and grad.shape[2] == pooled_height
-        and grad.shape[3] == pooled_width,
-        lambda: f"{fn}: grad must have shape [K, channels, pooled_height, pooled_width], got {tuple(grad.shape)}",
-    )
+    check_backward_args("roi_align_backward", grad, rois, pooled_height, pooled_width, channels)
     return grad.new_empty((batch_size, channels, height, width))
 
 
-_lib.impl("roi_align_forward", _roi_align_forward_meta, "Meta")
-_lib.impl("roi_align_backward", _roi_align_backward_meta, "Meta")
+FAKE_KERNELS = {
+    "maskrcnn_benchmark::roi_align_forward": _roi_align_forward_fake,
+    "maskrcnn_benchmark::roi_align_backward": _roi_align_backward_fake,
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -186,8 +151,8 @@ def _backward_backward(ctx, grad_grad_input):
 
 
 torch.library.register_autograd(
-    "maskrcnn_benchmark::roi_align_forward", _forward_backward, setup_context=_forward_setup_context, lib=_lib
+    "maskrcnn_benchmark::roi_align_forward", _forward_backward, setup_context=_forward_setup_context
 )
 torch.library.register_autograd(
-    "maskrcnn_benchmark::roi_align_backward", _backward_backward, setup_context=_backward_setup_context, lib=_lib
+    "maskrcnn_benchmark::roi_align_backward", _backward_backward, setup_context=_backward_setup_context
 )

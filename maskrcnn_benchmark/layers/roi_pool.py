@@ -19,12 +19,11 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from maskrcnn_benchmark import _C  # noqa: F401  (registers torch.ops.maskrcnn_benchmark.*)
-from maskrcnn_benchmark.layers.roi_align import _check_rois, _convert_boxes_to_roi_format
+from maskrcnn_benchmark.layers._roi_common import check_backward_args, check_forward_args, convert_boxes_to_roi_format
 
 __all__ = ["roi_pool", "ROIPool"]
 
 _ops = torch.ops.maskrcnn_benchmark
-_lib = torch.library.Library("maskrcnn_benchmark", "IMPL")  # noqa: TOR901 (kept alive by the module)
 
 
 def roi_pool(
@@ -43,7 +42,7 @@ def roi_pool(
         spatial_scale: factor mapping image coordinates to ``input`` coordinates.
     """
     if isinstance(rois, (list, tuple)):
-        rois = _convert_boxes_to_roi_format(rois)
+        rois = convert_boxes_to_roi_format(rois)
     output_h, output_w = _pair(output_size)
     output, _ = _ops.roi_pool_forward(input, rois, float(spatial_scale), int(output_h), int(output_w))
     return output
@@ -69,45 +68,30 @@ class ROIPool(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------
-# Meta kernels (see roi_align.py for why these are Meta kernels rather than register_fake).
+# Fake kernels (see roi_align.py); maskrcnn_benchmark/layers/__init__.py registers FAKE_KERNELS.
 
 
-def _roi_pool_forward_meta(input, rois, spatial_scale, pooled_height, pooled_width):
-    fn = "roi_pool_forward"
-    torch._check(input.dim() == 4, lambda: f"{fn}: input must be a 4-D tensor [N, C, H, W], got {input.dim()}-D")
-    torch._check(
-        input.dtype.is_floating_point, lambda: f"{fn}: input must have a floating-point dtype, got {input.dtype}"
-    )
-    _check_rois(rois, input.device, fn)
-    torch._check(
-        pooled_height > 0 and pooled_width > 0, lambda: f"{fn}: pooled_height and pooled_width must be positive"
-    )
+def _roi_pool_forward_fake(input, rois, spatial_scale, pooled_height, pooled_width):
+    check_forward_args("roi_pool_forward", input, rois, pooled_height, pooled_width)
     shape = (rois.shape[0], input.shape[1], pooled_height, pooled_width)
     return input.new_empty(shape), input.new_empty(shape, dtype=torch.int32)
 
 
-def _roi_pool_backward_meta(
+def _roi_pool_backward_fake(
     grad, rois, argmax, spatial_scale, pooled_height, pooled_width, batch_size, channels, height, width
 ):
     fn = "roi_pool_backward"
-    torch._check(grad.dtype.is_floating_point, lambda: f"{fn}: grad must have a floating-point dtype, got {grad.dtype}")
-    _check_rois(rois, grad.device, fn)
-    torch._check(
-        grad.dim() == 4
-        and grad.shape[0] == rois.shape[0]
-        and grad.shape[1] == channels
-        and grad.shape[2] == pooled_height
-        and grad.shape[3] == pooled_width,
-        lambda: f"{fn}: grad must have shape [K, channels, pooled_height, pooled_width], got {tuple(grad.shape)}",
-    )
+    check_backward_args(fn, grad, rois, pooled_height, pooled_width, channels)
     torch._check(
         argmax.shape == grad.shape, lambda: f"{fn}: argmax must have the shape of grad, got {tuple(argmax.shape)}"
     )
     return grad.new_empty((batch_size, channels, height, width))
 
 
-_lib.impl("roi_pool_forward", _roi_pool_forward_meta, "Meta")
-_lib.impl("roi_pool_backward", _roi_pool_backward_meta, "Meta")
+FAKE_KERNELS = {
+    "maskrcnn_benchmark::roi_pool_forward": _roi_pool_forward_fake,
+    "maskrcnn_benchmark::roi_pool_backward": _roi_pool_backward_fake,
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -160,8 +144,8 @@ def _backward_backward(ctx, grad_grad_input):
 
 
 torch.library.register_autograd(
-    "maskrcnn_benchmark::roi_pool_forward", _forward_backward, setup_context=_forward_setup_context, lib=_lib
+    "maskrcnn_benchmark::roi_pool_forward", _forward_backward, setup_context=_forward_setup_context
 )
 torch.library.register_autograd(
-    "maskrcnn_benchmark::roi_pool_backward", _backward_backward, setup_context=_backward_setup_context, lib=_lib
+    "maskrcnn_benchmark::roi_pool_backward", _backward_backward, setup_context=_backward_setup_context
 )

@@ -3,7 +3,7 @@
 Compiled ops ``torch.ops.maskrcnn_benchmark.sigmoid_focal_loss_forward`` / ``_backward`` with CPU
 and CUDA kernels (the original had a CUDA kernel only and a plain-PyTorch CPU fallback). Autograd
 is registered here and the fake kernels are defined here (registered by ``maskrcnn_benchmark.layers``,
-see :func:`register_fake_kernels`), so the loss works under ``torch.compile(fullgraph=True)`` and
+see ``FAKE_KERNELS``), so the loss works under ``torch.compile(fullgraph=True)`` and
 ``torch.export``.
 
 For logits ``x[N, C]`` (``C`` foreground classes) and targets ``t[N]`` (``0`` background,
@@ -125,13 +125,3 @@ FAKE_KERNELS = {
     "maskrcnn_benchmark::sigmoid_focal_loss_backward": _backward_fake,
 }
 
-
-def register_fake_kernels() -> None:
-    """Registers the fake kernels of the two focal-loss ops (needed by torch.compile/export).
-
-    Call it from ``maskrcnn_benchmark/layers/__init__.py`` only: csrc/vision.cpp names that module
-    in ``m.set_python_module``, and torch requires the fake kernels of the library's ops to be
-    registered by exactly that module. ``_stacklevel=2`` attributes the registration to the caller.
-    """
-    for qualname, fake in FAKE_KERNELS.items():
-        torch.library.register_fake(qualname, fake, _stacklevel=2)
