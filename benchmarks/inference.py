@@ -127,11 +127,16 @@ def main() -> None:
           f"score threshold 0, masks pasted at full size; torch {torch.__version__}, {args.threads} threads, "
           f"{platform.machine()}")
     print(f"{'dtype':<9} {'ours s/img':>11} {'tv s/img':>9} {'ratio':>6} {'ours peak MB':>13} {'tv peak MB':>11} {'detections':>11}")
+    results = {}
     for dtype in args.dtypes:
         ours = _measure("ours", dtype, args.threads, args.repeats)
         tv = _measure("torchvision", dtype, args.threads, args.repeats)
+        results[dtype] = (ours, tv)
         print(f"{dtype:<9} {ours['median_s']:>11.3f} {tv['median_s']:>9.3f} {ours['median_s'] / tv['median_s']:>6.2f} "
               f"{ours['peak_mb']:>13.0f} {tv['peak_mb']:>11.0f} {ours['detections']:>5}/{tv['detections']:<5}")
+    if "float32" in results and "bfloat16" in results:
+        ratio = results["bfloat16"][0]["median_s"] / results["float32"][1]["median_s"]
+        print(f"ours in bfloat16 / torchvision in float32: {ratio:.2f}")
 
 
 if __name__ == "__main__":

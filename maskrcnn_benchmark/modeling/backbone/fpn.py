@@ -78,7 +78,7 @@ class FPN(nn.Module):
             # Nearest 2x upsampling to the lateral's exact size: equals the original's
             # scale_factor=2 for sizes divisible by 32, and also works for other sizes.
             top_down = F.interpolate(last_inner, size=lateral.shape[-2:], mode="nearest")
-            last_inner = lateral + top_down
+            last_inner = lateral.add_(top_down)
             results.insert(0, getattr(self, layer)(last_inner))
 
         if isinstance(self.top_blocks, LastLevelP6P7):

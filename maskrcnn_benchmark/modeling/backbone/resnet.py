@@ -112,7 +112,7 @@ class Bottleneck(nn.Module):
         out = F.relu_(conv_norm(self.conv1, self.bn1, x))
         out = F.relu_(conv_norm(self.conv2, self.bn2, out))
         out = conv_norm(self.conv3, self.bn3, out)
-        return F.relu_(out + identity)
+        return F.relu_(out.add_(identity))  # in place: no new activation-sized tensor
 
 
 class BasicBlock(nn.Module):
@@ -147,7 +147,7 @@ class BasicBlock(nn.Module):
         identity = x if self.downsample is None else conv_norm(self.downsample[0], self.downsample[1], x)
         out = F.relu_(conv_norm(self.conv1, self.bn1, x))
         out = conv_norm(self.conv2, self.bn2, out)
-        return F.relu_(out + identity)
+        return F.relu_(out.add_(identity))
 
 
 class Stem(nn.Module):

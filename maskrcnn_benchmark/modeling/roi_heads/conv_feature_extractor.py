@@ -36,5 +36,5 @@ class PooledConvStack(nn.Module):
         if channels_last:  # keep the convolutions in the layout of the feature maps
             x = x.contiguous(memory_format=torch.channels_last)
         for name in self.blocks:
-            x = F.relu(getattr(self, name)(x))
+            x = F.relu_(getattr(self, name)(x))
         return x

@@ -35,7 +35,7 @@ class RPNHead(nn.Module):
     def forward(self, x: Sequence[torch.Tensor]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         logits, bbox_reg = [], []
         for feature in x:
-            t = F.relu(self.conv(feature))
+            t = F.relu_(self.conv(feature))
             logits.append(self.cls_logits(t))
             bbox_reg.append(self.bbox_pred(t))
         return logits, bbox_reg

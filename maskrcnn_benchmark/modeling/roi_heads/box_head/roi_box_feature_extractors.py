@@ -44,7 +44,7 @@ class FPN2MLPFeatureExtractor(nn.Module):
 
     def forward(self, x: Sequence[torch.Tensor], proposals: Sequence[BoxList]) -> torch.Tensor:
         x = self.pooler(x, proposals).flatten(1)
-        return F.relu(self.fc7(F.relu(self.fc6(x))))
+        return F.relu_(self.fc7(F.relu_(self.fc6(x))))
 
 
 class FPNXconv1fcFeatureExtractor(nn.Module):
