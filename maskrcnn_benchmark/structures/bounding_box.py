@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import torch
 
+from ._fields import FieldsMixin
+
 # transpose methods
 FLIP_LEFT_RIGHT = 0
 FLIP_TOP_BOTTOM = 1
@@ -39,7 +41,7 @@ def _box_to_numbers(box: Any) -> List[Union[int, float]]:
     return values
 
 
-class BoxList(object):
+class BoxList(FieldsMixin):
     """A set of `N` boxes of one image, in one mode, with per-box fields.
 
     Arguments:
@@ -73,20 +75,6 @@ class BoxList(object):
         self.extra_fields: Dict[str, Any] = {}
 
     # ----------------------------------------------------------------------------- fields
-    def add_field(self, field: str, field_data: Any) -> None:
-        """Attach per-box data under `field` (replaces an existing one)."""
-        self.extra_fields[field] = field_data
-
-    def get_field(self, field: str) -> Any:
-        """The data of `field` (KeyError if absent)."""
-        return self.extra_fields[field]
-
-    def has_field(self, field: str) -> bool:
-        return field in self.extra_fields
-
-    def fields(self) -> List[str]:
-        return list(self.extra_fields.keys())
-
     def _copy_extra_fields(self, bbox: "BoxList") -> None:
         """Copy (by reference) every field of `bbox` into this BoxList."""
         for k, v in bbox.extra_fields.items():

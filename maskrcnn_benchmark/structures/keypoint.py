@@ -7,10 +7,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ._fields import FieldsMixin
+
 from .bounding_box import FLIP_LEFT_RIGHT, FLIP_TOP_BOTTOM  # noqa: F401  (re-exported like the original)
 
 
-class Keypoints(object):
+class Keypoints(FieldsMixin):
     """Keypoints of N instances.
 
     Arguments:
@@ -102,18 +104,6 @@ class Keypoints(object):
         for field in keypoints[0].extra_fields:
             out.add_field(field, torch.cat([k.get_field(field) for k in keypoints], dim=0))
         return out
-
-    def add_field(self, field: str, field_data: Any) -> None:
-        self.extra_fields[field] = field_data
-
-    def get_field(self, field: str) -> Any:
-        return self.extra_fields[field]
-
-    def has_field(self, field: str) -> bool:
-        return field in self.extra_fields
-
-    def fields(self) -> List[str]:
-        return list(self.extra_fields.keys())
 
     def __repr__(self) -> str:
         return "{}(num_instances={}, image_width={}, image_height={})".format(

@@ -78,7 +78,6 @@ class Bottleneck(nn.Module):
     """1x1 -> 3x3 (grouped, dilated) -> 1x1 residual block; the stride sits on the first 1x1
     conv when stride_in_1x1 (MSRA weights), else on the 3x3 (FAIR / torchvision weights)."""
 
-
     def __init__(
         self,
         in_channels: int,

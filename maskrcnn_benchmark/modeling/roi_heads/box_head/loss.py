@@ -14,11 +14,11 @@ from torch.nn import functional as F
 
 from ....layers.smooth_l1_loss import smooth_l1_loss
 from ....structures.bounding_box import BoxList
-from ....structures.boxlist_ops import boxlist_iou
 from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from ...box_coder import BoxCoder
 from ...matcher import Matcher
 from ...utils import cat
+from ..matching import match_proposals
 
 
 class FastRCNNLossComputation:
@@ -32,24 +32,16 @@ class FastRCNNLossComputation:
         self.cls_agnostic_bbox_reg = cls_agnostic_bbox_reg
         self._proposals: List[BoxList] = []
 
-    def match_targets_to_proposals(self, proposal: BoxList, target: BoxList) -> BoxList:
-        matched_idxs = self.proposal_matcher(boxlist_iou(target, proposal))
-        matched_targets = target.copy_with_fields("labels")[matched_idxs.clamp(min=0)]
-        matched_targets.add_field("matched_idxs", matched_idxs)
-        return matched_targets
-
     def prepare_targets(
         self, proposals: Sequence[BoxList], targets: Sequence[BoxList]
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         labels, regression_targets = [], []
         for proposals_per_image, targets_per_image in zip(proposals, targets):
-            matched_targets = self.match_targets_to_proposals(proposals_per_image, targets_per_image)
-            matched_idxs = matched_targets.get_field("matched_idxs")
-            labels_per_image = matched_targets.get_field("labels").to(torch.int64)
-            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BELOW_LOW_THRESHOLD, 0)
-            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BETWEEN_THRESHOLDS, -1)
+            matched, _, labels_per_image = match_proposals(
+                self.proposal_matcher, proposals_per_image, targets_per_image, ["labels"]
+            )
             labels.append(labels_per_image)
-            regression_targets.append(self.box_coder.encode(matched_targets.bbox, proposals_per_image.bbox))
+            regression_targets.append(self.box_coder.encode(matched.bbox, proposals_per_image.bbox))
         return labels, regression_targets
 
     def subsample(self, proposals: Sequence[BoxList], targets: Sequence[BoxList]) -> List[BoxList]:

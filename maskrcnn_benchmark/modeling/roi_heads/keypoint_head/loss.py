@@ -12,11 +12,11 @@ import torch
 from torch.nn import functional as F
 
 from ....structures.bounding_box import BoxList
-from ....structures.boxlist_ops import boxlist_iou
 from ....structures.keypoint import keypoints_to_heat_map
 from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from ...matcher import Matcher
 from ...utils import cat
+from ..matching import match_proposals
 
 
 def project_keypoints_to_heatmap(keypoints, proposals: BoxList, discretization_size: int):
@@ -41,10 +41,11 @@ class KeypointRCNNLossComputation:
     def prepare_targets(self, proposals: Sequence[BoxList], targets: Sequence[BoxList]) -> Tuple[List[torch.Tensor], list]:
         labels, keypoints = [], []
         for proposals_per_image, targets_per_image in zip(proposals, targets):
-            matched_idxs = self.proposal_matcher(boxlist_iou(targets_per_image, proposals_per_image))
-            matched_targets = targets_per_image.copy_with_fields(["labels", "keypoints"])[matched_idxs.clamp(min=0)]
-            labels_per_image = matched_targets.get_field("labels").to(torch.int64)
-            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BELOW_LOW_THRESHOLD, 0)
+            # The original left proposals between the thresholds labelled (moot at 0.5 / 0.5).
+            matched_targets, _, labels_per_image = match_proposals(
+                self.proposal_matcher, proposals_per_image, targets_per_image, ["labels", "keypoints"],
+                ignore_between=False,
+            )
             keypoints_per_image = matched_targets.get_field("keypoints")
             within_box = _within_box(keypoints_per_image.keypoints, matched_targets.bbox)
             is_visible = (within_box & (keypoints_per_image.keypoints[..., 2] > 0)).any(dim=1)

@@ -11,9 +11,9 @@ import torch
 from torch.nn import functional as F
 
 from ....structures.bounding_box import BoxList
-from ....structures.boxlist_ops import boxlist_iou
 from ...matcher import Matcher
 from ...utils import cat
+from ..matching import match_proposals
 
 
 def project_masks_on_boxes(segmentation_masks, proposals: BoxList, discretization_size: int) -> torch.Tensor:
@@ -43,11 +43,9 @@ class MaskRCNNLossComputation:
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         labels, masks = [], []
         for proposals_per_image, targets_per_image in zip(proposals, targets):
-            matched_idxs = self.proposal_matcher(boxlist_iou(targets_per_image, proposals_per_image))
-            matched_targets = targets_per_image.copy_with_fields(["labels", "masks"])[matched_idxs.clamp(min=0)]
-            labels_per_image = matched_targets.get_field("labels").to(torch.int64)
-            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BELOW_LOW_THRESHOLD, 0)
-            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BETWEEN_THRESHOLDS, -1)
+            matched_targets, _, labels_per_image = match_proposals(
+                self.proposal_matcher, proposals_per_image, targets_per_image, ["labels", "masks"]
+            )
             positive = torch.nonzero(labels_per_image > 0).squeeze(1)
             segmentation_masks = matched_targets.get_field("masks")[positive]
             masks.append(project_masks_on_boxes(segmentation_masks, proposals_per_image[positive], self.discretization_size))
