@@ -70,7 +70,7 @@ class CfgNode(_YacsCfgNode):
         for full_key in cfg_list[0::2]:
             node = self
             parts = str(full_key).split(".")
-            for depth, part in enumerate(parts):
+            for part in parts:
                 if not isinstance(node, _YacsCfgNode) or part not in node:
                     if self.key_is_deprecated(full_key) or self.key_is_renamed(full_key):
                         break

@@ -12,33 +12,17 @@ source with `trusted=True` or the environment variable MASKRCNN_TRUST_CHECKPOINT
 import logging
 import os
 import pickle
-import tempfile
 from typing import Any, Dict, Optional
 
 import torch
 
 from .c2_model_loading import load_c2_format
 from .imports import import_file
+from .miscellaneous import atomic_write
 from .model_serialization import load_state_dict
 from .model_zoo import cache_url
 
 TRUST_ENV = "MASKRCNN_TRUST_CHECKPOINTS"
-
-
-def atomic_write(path: str, write) -> None:
-    """Call write(file object) on a temporary file next to `path`, then rename it over `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_checkpoint_file(path: str, trusted: bool = False) -> Any:

@@ -2,12 +2,12 @@
 import logging
 import os
 import shutil
-import tempfile
 import urllib.request
 from typing import Optional
 from urllib.parse import urlparse
 
 from .comm import is_main_process, synchronize
+from .miscellaneous import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +41,9 @@ def cache_url(url: str, model_dir: Optional[str] = None, progress: bool = True, 
         os.makedirs(os.path.dirname(cached_file), exist_ok=True)
         logger.info("Downloading %s to %s", url, cached_file)
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, tempfile.NamedTemporaryFile(
-                dir=os.path.dirname(cached_file), delete=False
-            ) as tmp:
-                shutil.copyfileobj(response, tmp)
-            os.replace(tmp.name, cached_file)
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                atomic_write(cached_file, lambda f: shutil.copyfileobj(response, f))
         except Exception as e:  # network errors come in many types
-            if "tmp" in locals() and os.path.exists(tmp.name):
-                os.unlink(tmp.name)
             raise RuntimeError(
                 f"Could not download {url} ({e}). If this machine is offline, download the file elsewhere "
                 f"and put it at {cached_file} (cache folder: $TORCH_MODEL_ZOO or $TORCH_HOME/models)."

@@ -11,6 +11,13 @@ from torchvision.transforms import functional as TF
 from ...structures.bounding_box import FLIP_LEFT_RIGHT, FLIP_TOP_BOTTOM
 
 
+def _width_height(image) -> Tuple[int, int]:
+    """(width, height) of a PIL image or a [..., H, W] tensor."""
+    if isinstance(image, torch.Tensor):
+        return image.shape[-1], image.shape[-2]
+    return image.size
+
+
 class Compose:
     def __init__(self, transforms: Sequence):
         self.transforms = list(transforms)
@@ -49,10 +56,9 @@ class Resize:
         return size, int(size * w / h)
 
     def __call__(self, image, target=None):
-        size = self.get_size(image.size if not isinstance(image, torch.Tensor) else image.shape[-1:-3:-1])
-        image = TF.resize(image, list(size))
+        image = TF.resize(image, list(self.get_size(_width_height(image))))
         if target is not None:
-            target = target.resize(image.size if not isinstance(image, torch.Tensor) else image.shape[-1:-3:-1])
+            target = target.resize(_width_height(image))
         return image, target
 
 
