@@ -28,7 +28,7 @@ def _image():
     return torch.rand(3, IMAGE_H, IMAGE_W, generator=g)  # RGB in [0, 1]
 
 
-def _build_ours():
+def _build_ours(device: str = "cpu"):
     import torch
 
     from maskrcnn_benchmark.config import cfg
@@ -40,11 +40,11 @@ def _build_ours():
     c = cfg.clone()
     c.merge_from_file(os.path.join(REPO, "configs", "e2e_mask_rcnn_R_50_FPN_1x.yaml"))
     c.merge_from_list([
-        "MODEL.DEVICE", "cpu", "MODEL.WEIGHT", "", "MODEL.ROI_HEADS.SCORE_THRESH", "0.0",
+        "MODEL.DEVICE", device, "MODEL.WEIGHT", "", "MODEL.ROI_HEADS.SCORE_THRESH", "0.0",
         "MODEL.RPN.POST_NMS_TOP_N_TEST", "1000", "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "1000",
     ])
     torch.manual_seed(0)
-    model = build_detection_model(c).eval()
+    model = build_detection_model(c).to(device).eval()
     transforms = build_transforms(c, is_train=False)
     masker = Masker(threshold=0.5, padding=1)
     size_divisible = c.DATALOADER.SIZE_DIVISIBILITY
@@ -64,7 +64,7 @@ def _build_ours():
     return model, run
 
 
-def _build_torchvision():
+def _build_torchvision(device: str = "cpu"):
     import torch
     import torchvision
 
@@ -72,7 +72,7 @@ def _build_torchvision():
     model = torchvision.models.detection.maskrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, rpn_post_nms_top_n_test=1000, rpn_pre_nms_top_n_test=1000,
         box_score_thresh=0.0, box_detections_per_img=100,
-    ).eval()
+    ).to(device).eval()
 
     def run(image):
         (prediction,) = model([image])

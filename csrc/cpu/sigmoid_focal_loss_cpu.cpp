@@ -19,9 +19,9 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "focal_common.h"
@@ -44,15 +44,25 @@ namespace focal = maskrcnn_benchmark::focal;
 #define MRCNN_FL_INLINE inline
 #endif
 
+// bit_cast without C++20 (torch < 2.13 builds extensions as C++17); memcpy of a register-sized
+// value compiles to a plain move.
+template <typename To, typename From>
+MRCNN_FL_INLINE To bit_cast(From from) {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast between types of different sizes");
+  To to;
+  std::memcpy(&to, &from, sizeof(To));
+  return to;
+}
+
 // Branch-free select c ? a : b on the bit patterns. A plain ?: whose arm holds floating-point
 // arithmetic is not if-converted by GCC (the arithmetic might trap), which blocks vectorisation.
 MRCNN_FL_INLINE float sel(bool c, float a, float b) {
   const uint32_t m = 0u - static_cast<uint32_t>(c);
-  return std::bit_cast<float>((std::bit_cast<uint32_t>(a) & m) | (std::bit_cast<uint32_t>(b) & ~m));
+  return bit_cast<float>((bit_cast<uint32_t>(a) & m) | (bit_cast<uint32_t>(b) & ~m));
 }
 MRCNN_FL_INLINE double sel(bool c, double a, double b) {
   const uint64_t m = uint64_t(0) - static_cast<uint64_t>(c);
-  return std::bit_cast<double>((std::bit_cast<uint64_t>(a) & m) | (std::bit_cast<uint64_t>(b) & ~m));
+  return bit_cast<double>((bit_cast<uint64_t>(a) & m) | (bit_cast<uint64_t>(b) & ~m));
 }
 
 template <typename T>
@@ -83,7 +93,7 @@ MRCNN_FL_INLINE float exp_f32(float x) {
   p = p * r + 1.0f;
   p = p * r + 1.0f;
   const int32_t n = static_cast<int32_t>(sel(fn == fn, fn, 0.0f));  // (NaN: any n, result replaced)
-  const float scale = std::bit_cast<float>((n + 127) << 23);
+  const float scale = bit_cast<float>((n + 127) << 23);
   const float y = p * scale;
   return sel(x < -87.3f, 0.0f, sel(x == x, y, x));  // NaN in, NaN out
 }
