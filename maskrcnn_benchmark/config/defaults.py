@@ -48,6 +48,10 @@ _C.DATASETS = CN()
 # Names registered in paths_catalog.DatasetCatalog.
 _C.DATASETS.TRAIN = ()
 _C.DATASETS.TEST = ()
+# (added) What to do with a corrupt or unreadable image or a malformed annotation (bad polygon,
+# zero-size or negative box, unknown category id): "skip" reports it (file, image id, field), drops the
+# annotation or image and counts it in the log; "error" raises at once.
+_C.DATASETS.ON_BAD_INPUT = "skip"
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4
@@ -240,6 +244,14 @@ _C.SOLVER.CHECKPOINT_PERIOD = 2500
 _C.SOLVER.TEST_PERIOD = 0
 # Images per batch over ALL processes (divided by the world size).
 _C.SOLVER.IMS_PER_BATCH = 16
+# (added) Sum the gradients of this many batches before each optimizer step; one "iteration" is one
+# optimizer step (so MAX_ITER, STEPS and the periods keep their meaning), and the effective batch is
+# IMS_PER_BATCH * ACCUMULATE_GRAD_ITERS images.
+_C.SOLVER.ACCUMULATE_GRAD_ITERS = 1
+# (added) Clip the total gradient norm to this value before each step (0 = no clipping).
+_C.SOLVER.CLIP_GRAD_NORM = 0.0
+# (added) Log (and write metrics.json lines) every LOG_PERIOD iterations (the original: 20).
+_C.SOLVER.LOG_PERIOD = 20
 
 # ---------------------------------------------------------------------------- test
 _C.TEST = CN()
@@ -250,6 +262,8 @@ _C.TEST.EXPECTED_RESULTS_SIGMA_TOL = 4
 _C.TEST.IMS_PER_BATCH = 8
 # Used by RetinaNet only (the ROI heads use MODEL.ROI_HEADS.DETECTIONS_PER_IMG).
 _C.TEST.DETECTIONS_PER_IMG = 100
+# (added) Also compute and log the AP of every category (COCO evaluation).
+_C.TEST.PER_CLASS_AP = False
 
 _C.TEST.BBOX_AUG = CN()
 _C.TEST.BBOX_AUG.ENABLED = False
@@ -268,4 +282,10 @@ _C.DTYPE = "float32"
 _C.AMP_VERBOSE = False
 
 # Keys this project adds to the original's set (documented in README.md).
-ADDED_KEYS: tuple = ()
+ADDED_KEYS: tuple = (
+    "DATASETS.ON_BAD_INPUT",
+    "SOLVER.ACCUMULATE_GRAD_ITERS",
+    "SOLVER.CLIP_GRAD_NORM",
+    "SOLVER.LOG_PERIOD",
+    "TEST.PER_CLASS_AP",
+)
