@@ -52,6 +52,10 @@ _C.DATASETS.TEST = ()
 # zero-size or negative box, unknown category id): "skip" reports it (file, image id, field), drops the
 # annotation or image and counts it in the log; "error" raises at once.
 _C.DATASETS.ON_BAD_INPUT = "skip"
+# (added) COCO-format datasets of your own, registered before DATASETS.TRAIN / TEST are looked up:
+# a list of [name, images folder, annotation json] (relative paths: against the data folder), e.g.
+# [["shelves_train", "/data/shelves/images", "/data/shelves/train.json"]].
+_C.DATASETS.REGISTER_COCO = []
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4
@@ -284,6 +288,7 @@ _C.AMP_VERBOSE = False
 # Keys this project adds to the original's set (documented in README.md).
 ADDED_KEYS: tuple = (
     "DATASETS.ON_BAD_INPUT",
+    "DATASETS.REGISTER_COCO",
     "SOLVER.ACCUMULATE_GRAD_ITERS",
     "SOLVER.CLIP_GRAD_NORM",
     "SOLVER.LOG_PERIOD",
