@@ -64,6 +64,14 @@ class DatasetCatalog:
         "voc_2007_test_cocostyle": _coco("voc/VOC2007/JPEGImages", "voc/VOC2007/Annotations/pascal_test2007.json"),
         "voc_2012_train_cocostyle": _coco("voc/VOC2012/JPEGImages", "voc/VOC2012/Annotations/pascal_train2012.json"),
         "voc_2012_val_cocostyle": _coco("voc/VOC2012/JPEGImages", "voc/VOC2012/Annotations/pascal_val2012.json"),
+        # The embedded synthetic datasets (maskrcnn_benchmark.data.datasets.synthetic): generated into
+        # the data folder on first use, COCO format, evaluated like COCO.
+        "synthetic_shapes_train": _coco("synthetic_shapes/train", "synthetic_shapes/annotations/instances_train.json"),
+        "synthetic_shapes_val": _coco("synthetic_shapes/val", "synthetic_shapes/annotations/instances_val.json"),
+        "synthetic_persons_train": _coco(
+            "synthetic_persons/train", "synthetic_persons/annotations/person_keypoints_train.json"
+        ),
+        "synthetic_persons_val": _coco("synthetic_persons/val", "synthetic_persons/annotations/person_keypoints_val.json"),
         # Deprecated in the original; kept so that old configs resolve.
         "cityscapes_fine_instanceonly_seg_train_cocostyle": _coco(
             "cityscapes/images", "cityscapes/annotations/instancesonly_filtered_gtFine_train.json"
@@ -106,7 +114,7 @@ class DatasetCatalog:
             raise RuntimeError(f"Dataset not available: {name!r}. Known datasets: {known}")
         data_dir = DatasetCatalog.data_dir()
         attrs = copy.deepcopy(DatasetCatalog.DATASETS[name])
-        if name in DatasetCatalog._COCO_FORMAT or "coco" in name:
+        if name in DatasetCatalog._COCO_FORMAT or "coco" in name or name.startswith("synthetic_"):
             args = {
                 "root": os.path.join(data_dir, attrs["img_dir"]),
                 "ann_file": os.path.join(data_dir, attrs["ann_file"]),
