@@ -12,10 +12,13 @@
 //    the group ids of the pair instead of offsetting coordinates, so IoUs stay exact.
 //    Multiplications use __fmul_rn / __dmul_rn so that nvcc cannot contract them into FMAs: the
 //    IoU is then rounded exactly like the CPU kernel's.
-// 3. Scan kernel (one block): walks the boxes in order, keeping a box unless a kept box removed it,
-//    and ORs the kept box's mask row into the "removed" bitset (in shared memory when it fits).
-//    Threads only synchronise after a kept box.
-// Memory: the mask takes N * ceil(N / 64) * 8 bytes (50 MB for 20,000 boxes).
+//    A row stores only the column blocks its group can reach (a band of `width` words), so many
+//    small groups (the box head: 80 classes x 1,000 boxes) need a small mask.
+// 3. Scan kernel (one block per group, groups in parallel): walks the group's boxes in order,
+//    keeping a box unless a kept box removed it, and ORs the kept box's mask row into the group's
+//    "removed" bitset (in shared memory when it fits). Threads only synchronise after a kept box.
+// Memory: the mask takes N * width * 8 bytes (plain NMS: width = ceil(N / 64), 50 MB for 20,000
+// boxes).
 #include <ATen/ATen.h>
 #include <ATen/ceil_div.h>
 #include <c10/cuda/CUDAStream.h>  // (not ATen/cuda/CUDAContext.h: that one needs the cuSPARSE/cuBLAS headers)
@@ -111,14 +114,16 @@ __device__ __forceinline__ double mul_rn(double a, double b) {
 }
 
 // boxes: [n, 4] in visiting order; groups: [n] group ids in visiting order, or nullptr.
+// Grid (width, row_blocks): tile (row_block, row_block + blockIdx.x). Word w of mask row i holds
+// the bits of column block (i / 64 + w); `width` covers every block a row's group reaches.
 template <typename T>
 __global__ void nms_mask_kernel(
     int64_t n, const T* __restrict__ boxes, const int64_t* __restrict__ groups, T thr, int64_t col_blocks,
-    unsigned long long* __restrict__ mask) {
+    int64_t width, unsigned long long* __restrict__ mask) {
   const int64_t row_block = blockIdx.y;
-  const int64_t col_block = blockIdx.x;
-  if (col_block < row_block) {
-    return;  // never read by the scan
+  const int64_t col_block = row_block + blockIdx.x;
+  if (col_block >= col_blocks) {
+    return;
   }
   const int64_t row_left = n - row_block * kBlockBoxes;
   const int64_t col_left = n - col_block * kBlockBoxes;
@@ -166,66 +171,101 @@ __global__ void nms_mask_kernel(
       bits |= 1ULL << k;
     }
   }
-  mask[i * col_blocks + col_block] = bits;
+  mask[i * width + blockIdx.x] = bits;
 }
 
-// One block. keep[i] = 1 for kept boxes (visiting order); keep must be zero-initialised.
+// Grid (row_blocks). Groups are independent, so each is scanned by its own block: block b takes
+// the groups that start in boxes [64 b, 64 b + 64) (group_end == nullptr: one group, all n boxes,
+// block 0). A group [s, e) walks its boxes in order, keeping a box unless a kept box removed it, and
+// ORs the kept box's mask row into its "removed" bitset: global words s / 64 .. (e - 1) / 64, kept in
+// shared memory when they fit, else in scratch[s ...] (a group of L boxes spans at most L words, so
+// the scratch regions of different groups never overlap). keep must be zero-initialised.
+constexpr int64_t kScanSharedWords = 6144;  // 48 KB: groups of up to 393,216 boxes scan in shared memory
+
 __global__ void nms_scan_kernel(
-    int64_t n, int64_t col_blocks, const unsigned long long* __restrict__ mask,
-    unsigned long long* __restrict__ removed_global, bool use_shared, bool* __restrict__ keep) {
-  extern __shared__ unsigned long long removed_shared[];
-  unsigned long long* removed = use_shared ? removed_shared : removed_global;
-  for (int64_t w = threadIdx.x; w < col_blocks; w += blockDim.x) {
-    removed[w] = 0;
-  }
-  __syncthreads();
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t word = i / kBlockBoxes;
-    // Every thread reads the same word; the updates below never touch bit i, so the decision is
-    // the same for all threads (uniform branch, __syncthreads inside is legal).
-    if (!(removed[word] & (1ULL << (i % kBlockBoxes)))) {
-      if (threadIdx.x == 0) {
-        keep[i] = true;
-      }
-      const unsigned long long* row = mask + i * col_blocks;
-      for (int64_t w = word + threadIdx.x; w < col_blocks; w += blockDim.x) {
-        removed[w] |= row[w];
-      }
-      __syncthreads();
+    int64_t n, const int64_t* __restrict__ groups, const int64_t* __restrict__ group_end, int64_t width,
+    const unsigned long long* __restrict__ mask, unsigned long long* __restrict__ scratch, bool* __restrict__ keep) {
+  __shared__ unsigned long long removed_shared[kScanSharedWords];
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kBlockBoxes;
+  const int64_t last = first + kBlockBoxes < n ? first + kBlockBoxes : n;
+  for (int64_t s = first; s < last; ++s) {
+    // Uniform across the block: every thread reads the same values.
+    if (s > 0 && (groups == nullptr || groups[s] == groups[s - 1])) {
+      continue;  // not the start of a group
     }
+    const int64_t e = group_end != nullptr ? group_end[s] : n;
+    const int64_t base_word = s / kBlockBoxes;
+    const int64_t last_word = (e - 1) / kBlockBoxes;
+    const int64_t words = last_word - base_word + 1;
+    unsigned long long* removed = words <= kScanSharedWords ? removed_shared : scratch + s;
+    for (int64_t w = threadIdx.x; w < words; w += blockDim.x) {
+      removed[w] = 0;
+    }
+    __syncthreads();
+    for (int64_t i = s; i < e; ++i) {
+      const int64_t word = i / kBlockBoxes;
+      // The updates below never touch bit i, so the decision is the same for all threads (uniform
+      // branch, __syncthreads inside is legal).
+      if (!(removed[word - base_word] & (1ULL << (i % kBlockBoxes)))) {
+        if (threadIdx.x == 0) {
+          keep[i] = true;
+        }
+        const unsigned long long* row = mask + i * width;
+        const int64_t row_words = last_word - word + 1 < width ? last_word - word + 1 : width;
+        for (int64_t w = threadIdx.x; w < row_words; w += blockDim.x) {
+          removed[word - base_word + w] |= row[w];
+        }
+        __syncthreads();
+      }
+    }
+    __syncthreads();  // before the next group of this block reuses the bitset
   }
 }
 
-// Kept flags in visiting order for boxes sorted into visiting order.
-at::Tensor nms_keep_sorted(const at::Tensor& boxes_sorted, const at::Tensor* groups_sorted, double iou_threshold) {
+// Kept flags in visiting order for boxes sorted into visiting order. With groups, the boxes are
+// sorted group-major and `group_end[i]` is one past the last box of i's group.
+at::Tensor nms_keep_sorted(
+    const at::Tensor& boxes_sorted, const at::Tensor* groups_sorted, const at::Tensor* group_end,
+    double iou_threshold) {
   const int64_t n = boxes_sorted.size(0);
   const int64_t col_blocks = at::ceil_div<int64_t>(n, kBlockBoxes);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  at::Tensor mask = at::empty({n * col_blocks}, boxes_sorted.options().dtype(at::kLong));
+  // Band width of the mask: a row only needs the column blocks up to the end of its group. Reading
+  // it back costs one synchronisation, and saves the n^2 mask of many small groups (80 classes of
+  // 1,000 boxes: 17 words per row instead of 1,250).
+  int64_t width = col_blocks;
+  if (group_end != nullptr) {
+    const at::Tensor row_blocks = at::arange(col_blocks, group_end->options());
+    const at::Tensor row_last = (row_blocks * kBlockBoxes + (kBlockBoxes - 1)).clamp_max(n - 1);
+    const at::Tensor last_word = (group_end->index_select(0, row_last) - 1).div(kBlockBoxes, "floor");
+    width = (last_word - row_blocks).max().item<int64_t>() + 1;
+  }
+  at::Tensor mask = at::empty({n * width}, boxes_sorted.options().dtype(at::kLong));
   const int64_t* groups = groups_sorted != nullptr ? groups_sorted->data_ptr<int64_t>() : nullptr;
-  const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(col_blocks));
+  const dim3 grid(static_cast<unsigned>(width), static_cast<unsigned>(col_blocks));
   const dim3 block(kBlockBoxes);
   auto* mask_ptr = reinterpret_cast<unsigned long long*>(mask.data_ptr<int64_t>());
   if (boxes_sorted.scalar_type() == at::kDouble) {
     nms_mask_kernel<double><<<grid, block, 0, stream>>>(
-        n, boxes_sorted.data_ptr<double>(), groups, nms::exact_threshold<double>(iou_threshold), col_blocks, mask_ptr);
+        n, boxes_sorted.data_ptr<double>(), groups, nms::exact_threshold<double>(iou_threshold), col_blocks, width,
+        mask_ptr);
   } else {
     nms_mask_kernel<float><<<grid, block, 0, stream>>>(
-        n, boxes_sorted.data_ptr<float>(), groups, nms::exact_threshold<float>(iou_threshold), col_blocks, mask_ptr);
+        n, boxes_sorted.data_ptr<float>(), groups, nms::exact_threshold<float>(iou_threshold), col_blocks, width,
+        mask_ptr);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
   at::Tensor keep = at::zeros({n}, boxes_sorted.options().dtype(at::kBool));
-  const size_t shared_bytes = static_cast<size_t>(col_blocks) * sizeof(unsigned long long);
-  const bool use_shared = shared_bytes <= 48 * 1024;
-  at::Tensor removed;
-  unsigned long long* removed_ptr = nullptr;
-  if (!use_shared) {
-    removed = at::empty({col_blocks}, boxes_sorted.options().dtype(at::kLong));
-    removed_ptr = reinterpret_cast<unsigned long long*>(removed.data_ptr<int64_t>());
+  at::Tensor scratch;
+  unsigned long long* scratch_ptr = nullptr;
+  if (col_blocks > kScanSharedWords) {  // some group may not fit in shared memory
+    scratch = at::empty({n}, boxes_sorted.options().dtype(at::kLong));
+    scratch_ptr = reinterpret_cast<unsigned long long*>(scratch.data_ptr<int64_t>());
   }
-  nms_scan_kernel<<<1, kScanThreads, use_shared ? shared_bytes : 0, stream>>>(
-      n, col_blocks, mask_ptr, removed_ptr, use_shared, keep.data_ptr<bool>());
+  const int64_t* ends = group_end != nullptr ? group_end->data_ptr<int64_t>() : nullptr;
+  nms_scan_kernel<<<static_cast<unsigned>(col_blocks), kScanThreads, 0, stream>>>(
+      n, groups, ends, width, mask_ptr, scratch_ptr, keep.data_ptr<bool>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return keep;
 }
@@ -242,7 +282,7 @@ at::Tensor nms_cuda(const at::Tensor& dets, const at::Tensor& scores, double iou
   }
   c10::cuda::CUDAGuard device_guard(dets.device());
   const at::Tensor order = score_order(scores);
-  const at::Tensor keep_sorted = nms_keep_sorted(sorted_boxes(dets, order), nullptr, iou_threshold);
+  const at::Tensor keep_sorted = nms_keep_sorted(sorted_boxes(dets, order), nullptr, nullptr, iou_threshold);
   // Back to original indices: nonzero of a flag per original index is ascending.
   at::Tensor keep = at::zeros({dets.size(0)}, keep_sorted.options());
   keep.index_copy_(0, order, keep_sorted);
@@ -261,7 +301,9 @@ at::Tensor batched_nms_cuda(const at::Tensor& dets, const at::Tensor& scores, co
   const auto by_group = idxs.to(at::kLong).index_select(0, by_score).sort(/*stable=*/true, 0, false);
   const at::Tensor groups_sorted = std::get<0>(by_group).contiguous();
   const at::Tensor order = by_score.index_select(0, std::get<1>(by_group));
-  const at::Tensor keep_sorted = nms_keep_sorted(sorted_boxes(dets, order), &groups_sorted, iou_threshold);
+  const at::Tensor group_end = at::searchsorted(groups_sorted, groups_sorted, /*out_int32=*/false, /*right=*/true);
+  const at::Tensor keep_sorted =
+      nms_keep_sorted(sorted_boxes(dets, order), &groups_sorted, &group_end, iou_threshold);
   // Kept boxes, group-major; reorder to (group ascending, index ascending).
   const at::Tensor pos = at::nonzero(keep_sorted).view(-1);
   const at::Tensor kept = order.index_select(0, pos);

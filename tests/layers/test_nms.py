@@ -481,6 +481,32 @@ def test_batched_nms_cuda_matches_cpu():
 
 
 @needs_gpu
+@pytest.mark.parametrize("case", ["box_head", "ragged", "singletons", "one_big_group"])
+def test_batched_nms_cuda_group_layouts_match_cpu(case):
+    # The CUDA kernel scans each group in its own block and stores only each row's band of the
+    # mask: cover many equal groups (the box head: 80 classes x 1,000 boxes), ragged groups that
+    # start and end inside 64-box tiles, one box per group, and a single group.
+    g = torch.Generator().manual_seed(23)
+    if case == "box_head":
+        boxes, scores = random_boxes(80000, 23)
+        idxs = torch.arange(80).repeat_interleave(1000)
+    elif case == "ragged":
+        boxes, scores = random_boxes(6000, 24)
+        sizes = torch.randint(1, 300, (60,), generator=g)
+        idxs = torch.arange(60).repeat_interleave(sizes)[:6000]
+        idxs = torch.cat([idxs, torch.full((6000 - len(idxs),), 99)])[torch.randperm(6000, generator=g)]
+    elif case == "singletons":
+        boxes, scores = random_boxes(3000, 25)
+        idxs = torch.randperm(3000, generator=g)
+    else:
+        boxes, scores = random_boxes(7000, 26)
+        idxs = torch.full((7000,), 5)
+    for thr in (0.0, 0.5):
+        keep = batched_nms(boxes.cuda(), scores.cuda(), idxs.cuda(), thr)
+        assert torch.equal(keep.cpu(), batched_nms(boxes, scores, idxs, thr))
+
+
+@needs_gpu
 def test_nms_cuda_device_mismatch_error():
     with pytest.raises(RuntimeError, match=r"nms: dets and scores must be on the same device"):
         nms(torch.zeros(3, 4, device="cuda"), torch.zeros(3), 0.5)

@@ -150,3 +150,27 @@ def test_frozen_bn_folded_into_the_convolution_is_exact_and_trains():
     conv.weight.grad = None
     bn(conv(x)).sum().backward()
     torch.testing.assert_close(fused_grad, conv.weight.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_folded_frozen_bn_is_cached_without_autograd_and_follows_weight_changes():
+    from maskrcnn_benchmark.modeling.backbone.resnet import conv_norm
+
+    g = torch.Generator().manual_seed(3)
+    conv = torch.nn.Conv2d(4, 6, 3, padding=1, bias=False)
+    bn = FrozenBatchNorm2d(6)
+    bn.running_var.uniform_(0.5, 2.0, generator=g)
+    x = torch.randn(1, 4, 9, 9, generator=g)
+    with torch.inference_mode():
+        first = conv_norm(conv, bn, x)
+        cached = conv._folded_frozen_bn[1][0]
+        assert conv_norm(conv, bn, x) is not None and conv._folded_frozen_bn[1][0] is cached  # reused
+        torch.testing.assert_close(first, bn(conv(x)), rtol=1e-5, atol=1e-5)
+    # Changed in place (load_state_dict copies in place) -> recomputed.
+    conv.load_state_dict({"weight": torch.randn(6, 4, 3, 3, generator=g)})
+    bn.running_mean.add_(1.0)
+    with torch.no_grad():
+        torch.testing.assert_close(conv_norm(conv, bn, x), bn(conv(x)), rtol=1e-5, atol=1e-5)
+    assert conv._folded_frozen_bn[1][0] is not cached
+    # With autograd the fold is recomputed (and gradients flow), also after inference-mode use.
+    conv_norm(conv, bn, x).sum().backward()
+    assert conv.weight.grad is not None

@@ -1,9 +1,12 @@
 """Mask targets, loss, post-processing and the Masker (REFERENCE.md 9.8)."""
+import pytest
 import torch
 from torch.nn import functional as F
 
 from maskrcnn_benchmark.modeling.matcher import Matcher
-from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import Masker, MaskPostProcessor, paste_mask_in_image
+from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import (
+    Masker, MaskPostProcessor, paste_mask_in_image, paste_masks_in_image,
+)
 from maskrcnn_benchmark.modeling.roi_heads.mask_head.loss import MaskRCNNLossComputation, project_masks_on_boxes
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
@@ -85,3 +88,33 @@ def test_post_processor_picks_the_label_channel():
     torch.testing.assert_close(mask[0], torch.full((1, 4, 4), torch.sigmoid(torch.tensor(5.0)).item()))
     torch.testing.assert_close(mask[1], torch.full((1, 4, 4), torch.sigmoid(torch.tensor(-5.0)).item()))
     assert out.get_field("scores").tolist() == dets.get_field("scores").tolist()
+
+
+def test_batched_paste_equals_one_box_paste():
+    # The batched paste (used on GPUs) against the one-box version, boxes partly outside the image,
+    # sub-pixel boxes included; bool and uint8 heat-map modes.
+    g = torch.Generator().manual_seed(0)
+    n, m, h, w = 60, 28, 120, 160
+    masks = torch.rand(n, m, m, generator=g)
+    xy = torch.rand(n, 2, generator=g) * torch.tensor([w + 40.0, h + 40.0]) - 20
+    wh = torch.rand(n, 2, generator=g) * 90 + 0.2
+    boxes = torch.cat([xy, xy + wh], 1)
+    for thresh in (0.5, 0.0, -1):
+        batched = paste_masks_in_image(masks, boxes, h, w, thresh, chunk=7)
+        one_by_one = torch.stack([paste_mask_in_image(mk, bx, h, w, thresh) for mk, bx in zip(masks, boxes)])
+        assert batched.dtype == one_by_one.dtype and batched.shape == (n, h, w)
+        # equal up to float rounding: at most a pixel off per 10^5, and uint8 values at most 1 apart
+        assert ((batched.int() - one_by_one.int()).abs() > (0 if thresh >= 0 else 1)).sum() <= batched.numel() // 100000
+    assert paste_masks_in_image(masks[:0], boxes[:0], h, w).shape == (0, h, w)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_masker_on_cuda_matches_cpu():
+    g = torch.Generator().manual_seed(1)
+    masks = torch.rand(40, 1, 28, 28, generator=g)
+    xy = torch.rand(40, 2, generator=g) * 150
+    boxes = BoxList(torch.cat([xy, xy + torch.rand(40, 2, generator=g) * 80 + 1], 1), (200, 160))
+    on_cpu = Masker(0.5, 1)([masks], [boxes])[0]
+    on_gpu = Masker(0.5, 1)([masks.cuda()], [boxes.to("cuda")])[0]
+    assert on_gpu.device.type == "cuda" and on_gpu.shape == on_cpu.shape == (40, 1, 160, 200)
+    assert (on_gpu.cpu() != on_cpu).sum() <= on_cpu.numel() // 100000

@@ -58,6 +58,51 @@ def paste_mask_in_image(
     return im_mask
 
 
+def _resize_matrix(start: torch.Tensor, length: torch.Tensor, src_size: int, dst_size: int) -> torch.Tensor:
+    """[N, dst_size, src_size] weights of a bilinear resize (align_corners=False, as F.interpolate)
+    of a src_size-long signal to `length` samples, placed at `start` of a dst_size-long line; rows
+    outside [start, start + length) are zero."""
+    out_idx = torch.arange(dst_size, device=start.device)[None] - start[:, None]  # index in the resized mask
+    inside = (out_idx >= 0) & (out_idx < length[:, None])
+    scale = src_size / length.to(torch.float32)
+    src = ((out_idx.to(torch.float32) + 0.5) * scale[:, None] - 0.5).clamp(min=0)
+    i0 = src.floor().to(torch.int64).clamp(max=src_size - 1)
+    i1 = (i0 + 1).clamp(max=src_size - 1)
+    w1 = (src - i0).clamp(0, 1) * inside
+    w0 = inside.to(torch.float32) - w1
+    weights = torch.zeros(start.shape[0], dst_size, src_size, device=start.device)
+    weights.scatter_add_(2, i0[..., None], w0[..., None])
+    weights.scatter_add_(2, i1[..., None], w1[..., None])
+    return weights
+
+
+def paste_masks_in_image(
+    masks: torch.Tensor, boxes: torch.Tensor, im_h: int, im_w: int, thresh: float = 0.5, padding: int = 1,
+    chunk: int = 32,
+) -> torch.Tensor:
+    """Batched paste_mask_in_image: [N, M, M] masks and [N, 4] xyxy boxes -> [N, im_h, im_w].
+
+    The same boxes and bilinear weights as the one-box version, applied as two batched matrix
+    products (rows, then columns) so that a GPU pastes all detections in a few kernels instead of
+    ~10 small ones per detection. Values agree with the one-box version up to float rounding (a
+    pixel within ~1e-6 of the threshold may differ). `chunk` bounds the [chunk, im_h, im_w] float
+    buffer.
+    """
+    dtype = torch.bool if thresh >= 0 else torch.uint8
+    out = torch.zeros((masks.shape[0], im_h, im_w), dtype=dtype, device=masks.device)
+    padded, scale = expand_masks(masks[:, None].float(), padding)
+    box = expand_boxes(boxes.float(), scale).to(torch.int32).to(torch.int64)
+    width = (box[:, 2] - box[:, 0] + 1).clamp(min=1)
+    height = (box[:, 3] - box[:, 1] + 1).clamp(min=1)
+    size = padded.shape[-1]
+    for k in range(0, masks.shape[0], chunk):
+        rows = _resize_matrix(box[k:k + chunk, 1], height[k:k + chunk], size, im_h)
+        cols = _resize_matrix(box[k:k + chunk, 0], width[k:k + chunk], size, im_w)
+        resized = rows @ padded[k:k + chunk, 0] @ cols.transpose(1, 2)
+        out[k:k + chunk] = resized > thresh if thresh >= 0 else (resized * 255).to(torch.uint8)
+    return out
+
+
 class Masker:
     """Paste per-detection masks into images: __call__(masks: list of [N, 1, M, M], boxes: list of
     BoxList (or one BoxList)) -> list of [N, 1, H, W] (bool, or uint8 when threshold < 0)."""
@@ -69,6 +114,8 @@ class Masker:
     def forward_single_image(self, masks: torch.Tensor, boxes: BoxList) -> torch.Tensor:
         boxes = boxes.convert("xyxy")
         im_w, im_h = (int(v) for v in boxes.size)
+        if masks.is_cuda:  # one batched paste: launches, not arithmetic, are what costs on a GPU
+            return paste_masks_in_image(masks[:, 0], boxes.bbox, im_h, im_w, self.threshold, self.padding)[:, None]
         pasted = [
             paste_mask_in_image(mask[0], box, im_h, im_w, self.threshold, self.padding)
             for mask, box in zip(masks, boxes.bbox)
