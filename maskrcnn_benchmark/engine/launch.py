@@ -1,0 +1,105 @@
+"""Process set-up shared by tools/train_net.py and tools/test_net.py: the distributed process group
+(torch.distributed.launch, torchrun, single process), config loading and logging."""
+import argparse
+import logging
+import os
+from typing import Tuple
+
+import torch
+import torch.distributed as dist
+
+from ..config import cfg as global_cfg
+from ..utils.collect_env import collect_env_info
+from ..utils.comm import get_rank
+from ..utils.logger import setup_logger
+from ..utils.miscellaneous import mkdir
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config-file, --local_rank / --local-rank (torch.distributed.launch passes either; torchrun
+    sets LOCAL_RANK instead) and the trailing KEY VALUE overrides."""
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
+    parser.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int,
+                        default=int(os.environ.get("LOCAL_RANK", 0)))
+    parser.add_argument("opts", help="Modify config options using the command-line (KEY VALUE pairs)",
+                        default=None, nargs=argparse.REMAINDER)
+
+
+def init_distributed(device: str, local_rank: int) -> bool:
+    """Join the process group when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPU); True if distributed."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return False
+    if torch.device(device).type == "cuda":
+        torch.cuda.set_device(local_rank)
+        backend = "nccl"
+    else:
+        backend = "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, init_method="env://")
+    return True
+
+
+def load_config(args: argparse.Namespace):
+    """The global cfg with the config file and the overrides merged, frozen."""
+    cfg = global_cfg
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts or [])
+    if torch.device(cfg.MODEL.DEVICE).type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"MODEL.DEVICE is {cfg.MODEL.DEVICE!r} but no GPU is available: add `MODEL.DEVICE cpu` to the command "
+            f"line (and use a CPU-sized config, e.g. configs/cpu/)."
+        )
+    cfg.freeze()
+    return cfg
+
+
+def setup_run(args: argparse.Namespace, cfg, output_dir: str, distributed: bool) -> logging.Logger:
+    """Output folder, logger "maskrcnn_benchmark", and the environment / config in the log."""
+    if output_dir:
+        mkdir(output_dir)
+    logger = setup_logger("maskrcnn_benchmark", output_dir, get_rank())
+    logger.info("Using %d processes", dist.get_world_size() if distributed else 1)
+    logger.info(args)
+    logger.info("Collecting env info (might take some time)\n%s", collect_env_info())
+    if args.config_file:
+        with open(args.config_file, "r") as f:
+            logger.info("Loaded configuration file %s:\n%s", args.config_file, f.read())
+    logger.info("Running with config:\n%s", cfg)
+    return logger
+
+
+def iou_types_of(cfg) -> Tuple[str, ...]:
+    """The evaluation tasks of a model: bbox, plus segm / keypoints when it predicts them."""
+    return ("bbox",) + (("segm",) if cfg.MODEL.MASK_ON else ()) + (("keypoints",) if cfg.MODEL.KEYPOINT_ON else ())
+
+
+def run_test(cfg, model: torch.nn.Module, distributed: bool, output_dir: str) -> list:
+    """Evaluate `model` on every DATASETS.TEST entry into output_dir/inference/<name>/ (the
+    original's run_test); returns the per-dataset results (None on non-main processes)."""
+    from ..data import make_data_loader
+    from .inference import inference
+    from .trainer import autocast_dtype
+
+    if distributed:
+        model = getattr(model, "module", model)
+    torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    names = list(cfg.DATASETS.TEST)
+    folders = [os.path.join(output_dir, "inference", name) if output_dir else None for name in names]
+    for folder in folders:
+        if folder:
+            mkdir(folder)
+    loaders = make_data_loader(cfg, is_train=False, is_distributed=distributed)
+    results = []
+    for name, folder, loader in zip(names, folders, loaders):
+        results.append(inference(
+            model, loader, dataset_name=name, iou_types=iou_types_of(cfg),
+            box_only=False if cfg.MODEL.RETINANET_ON else cfg.MODEL.RPN_ONLY, bbox_aug=cfg.TEST.BBOX_AUG.ENABLED,
+            device=cfg.MODEL.DEVICE, expected_results=cfg.TEST.EXPECTED_RESULTS,
+            expected_results_sigma_tol=cfg.TEST.EXPECTED_RESULTS_SIGMA_TOL, output_folder=folder,
+            per_class_ap=cfg.TEST.PER_CLASS_AP, autocast_dtype=autocast_dtype(cfg),
+        ))
+        if distributed:
+            dist.barrier()
+    return results

@@ -1,0 +1,252 @@
+"""The training loop: do_train (the original's signature) with mixed precision, gradient
+accumulation and clipping, checkpoints, periodic validation and metrics logging.
+
+One iteration is one optimizer step. With SOLVER.ACCUMULATE_GRAD_ITERS = k it sums the gradients of k
+batches (each loss divided by k) before stepping, so the data loader yields k batches per iteration.
+The learning-rate scheduler steps once per iteration, after the optimizer (iteration 0 runs at
+BASE_LR * WARMUP_FACTOR, as in the original).
+"""
+import datetime
+import json
+import logging
+import os
+import random
+import time
+import warnings
+from contextlib import nullcontext
+from typing import Any, Dict, Iterator, List, Optional
+
+import torch
+import torch.distributed as dist
+
+from ..utils.comm import get_world_size, is_main_process
+from ..utils.metric_logger import MetricLogger
+
+AUTOCAST_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def autocast_dtype(cfg) -> Optional[torch.dtype]:
+    """The autocast dtype of cfg.DTYPE (None for float32), with a clear error for other values."""
+    if cfg.DTYPE not in AUTOCAST_DTYPES:
+        raise ValueError(f"DTYPE must be one of {sorted(AUTOCAST_DTYPES)}, got {cfg.DTYPE!r}")
+    return AUTOCAST_DTYPES[cfg.DTYPE]
+
+
+def reduce_loss_dict(loss_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The mean of each loss over all processes (for logging), available on every process; the
+    original reduced to rank 0 only, every process here also needs it to stop together on a NaN."""
+    world_size = get_world_size()
+    if world_size < 2:
+        return {k: v.detach() for k, v in loss_dict.items()}
+    names = sorted(loss_dict)
+    values = torch.stack([loss_dict[k].detach().float() for k in names])
+    dist.all_reduce(values)
+    return dict(zip(names, values / world_size))
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; training stops before the optimizer applies that step."""
+
+
+def _check_finite(losses: Dict[str, torch.Tensor], iteration: int) -> None:
+    values = {k: float(v) for k, v in losses.items()}
+    if all(torch.isfinite(torch.tensor(list(values.values()))).tolist()):
+        return
+    terms = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+    raise NonFiniteLossError(
+        f"Loss is not finite at iteration {iteration} ({terms}). Training stopped before this step was "
+        f"applied; the checkpoints already written are untouched. Lower SOLVER.BASE_LR, lengthen "
+        f"SOLVER.WARMUP_ITERS, set SOLVER.CLIP_GRAD_NORM, or check the annotations of this batch."
+    )
+
+
+class _MetricsWriter:
+    """metrics.json (one JSON object per line) and, when tensorboard is installed, TensorBoard events
+    in output_dir/tensorboard. Main process only."""
+
+    def __init__(self, output_dir: str):
+        self.path = os.path.join(output_dir, "metrics.json") if output_dir and is_main_process() else None
+        self.tensorboard = None
+        if self.path is None:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional
+            return
+        self.tensorboard = SummaryWriter(os.path.join(output_dir, "tensorboard"))
+
+    def write(self, iteration: int, values: Dict[str, float]) -> None:
+        if self.path is None:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"iteration": iteration, **values}) + "\n")
+        if self.tensorboard is not None:
+            for name, value in values.items():
+                self.tensorboard.add_scalar(name, value, iteration)
+            self.tensorboard.flush()
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def _rng_state() -> Dict[str, Any]:
+    """The random generators the model draws from (box samplers, proposal shuffles): saved with each
+    checkpoint so that a resumed run continues exactly as an uninterrupted one would."""
+    state: Dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_as_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuples(value):
+    # random.setstate needs tuples; a checkpoint may hand back lists.
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _batches(data_loader) -> Iterator:
+    for images, targets, _ in data_loader:
+        yield images, targets
+
+
+def _validate(cfg, model, data_loader_val, device, iteration: int, logger, writer: _MetricsWriter) -> None:
+    """COCO evaluation of the current model on the validation loader(s); back in train mode after."""
+    from .inference import inference  # imported here: evaluation pulls in pycocotools
+    from .launch import iou_types_of
+
+    loaders = data_loader_val if isinstance(data_loader_val, (list, tuple)) else [data_loader_val]
+    model_to_eval = getattr(model, "module", model)
+    for k, loader in enumerate(loaders):
+        result = inference(
+            model_to_eval, loader, dataset_name=f"[Validation {k}]" if len(loaders) > 1 else "[Validation]",
+            iou_types=iou_types_of(cfg), box_only=cfg.MODEL.RPN_ONLY and not cfg.MODEL.RETINANET_ON, device=device,
+            expected_results=(), output_folder=None, autocast_dtype=autocast_dtype(cfg),
+        )
+        if result is not None and is_main_process():
+            results = result[0].results
+            flat = {f"val/{task}/{metric}": float(v) for task, metrics in results.items() for metric, v in metrics.items()}
+            writer.write(iteration, flat)
+            logger.info("Validation at iteration %d: %s", iteration, flat)
+    model.train()
+
+
+def do_train(
+    cfg,
+    model: torch.nn.Module,
+    data_loader,
+    data_loader_val,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    checkpointer,
+    device,
+    checkpoint_period: int,
+    test_period: int,
+    arguments: Dict[str, Any],
+) -> None:
+    """Train from arguments["iteration"] to the end of data_loader (len(data_loader) batches =
+    SOLVER.MAX_ITER * SOLVER.ACCUMULATE_GRAD_ITERS), saving "model_{:07d}" every checkpoint_period
+    iterations and "model_final" at the end (each with arguments: iteration, GradScaler state).
+
+    Batches are (ImageList, targets: list of BoxList, image ids). DTYPE "float16" trains under
+    autocast with a GradScaler, "bfloat16" under autocast alone (CPU and GPU).
+    """
+    logger = logging.getLogger("maskrcnn_benchmark.trainer")
+    logger.info("Start training")
+    device = torch.device(device)
+    accumulate = max(int(cfg.SOLVER.ACCUMULATE_GRAD_ITERS), 1)
+    clip_norm = float(cfg.SOLVER.CLIP_GRAD_NORM)
+    log_period = max(int(cfg.SOLVER.LOG_PERIOD), 1)
+    amp_dtype = autocast_dtype(cfg)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    if "scaler" in arguments and scaler.is_enabled():
+        scaler.load_state_dict(arguments["scaler"])
+    if "rng_state" in arguments:
+        _set_rng_state(arguments.pop("rng_state"))
+    writer = _MetricsWriter(cfg.OUTPUT_DIR)
+    meters = MetricLogger(delimiter="  ", window_size=log_period)
+
+    max_iter = len(data_loader) // accumulate
+    start_iter = int(arguments["iteration"])
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    model.train()
+    batches = _batches(data_loader)
+    start_training_time = end = time.time()
+    for iteration in range(start_iter + 1, max_iter + 1):
+        data_time = 0.0
+        loss_sums: Dict[str, torch.Tensor] = {}
+        for micro in range(accumulate):
+            fetch_start = time.time()
+            images, targets = next(batches)
+            data_time += time.time() - fetch_start
+            images = images.to(device)
+            targets = [t.to(device) for t in targets]
+            # DDP: all-reduce the gradients once per iteration, on the last micro-batch.
+            sync = micro == accumulate - 1 or not hasattr(model, "no_sync")
+            with (nullcontext() if sync else model.no_sync()):
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    loss_dict = model(images, targets)
+                losses = sum(loss.float() for loss in loss_dict.values())
+                reduced = reduce_loss_dict(loss_dict)
+                _check_finite(reduced, iteration)
+                scaler.scale(losses / accumulate).backward()
+            for name, value in reduced.items():
+                loss_sums[name] = loss_sums.get(name, 0.0) + value.float() / accumulate
+
+        if clip_norm > 0:
+            scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        with warnings.catch_warnings():
+            # GradScaler skips the optimizer step when float16 gradients overflowed (by design); the
+            # schedule still advances with the iteration, so torch's order warning does not apply.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            scheduler.step()
+        arguments["iteration"] = iteration
+        if scaler.is_enabled():
+            arguments["scaler"] = scaler.state_dict()
+
+        batch_time = time.time() - end
+        end = time.time()
+        meters.update(loss=sum(loss_sums.values()), **loss_sums)
+        meters.update(time=batch_time, data=data_time)
+        if clip_norm > 0:
+            meters.update(grad_norm=grad_norm.float())
+
+        if iteration % log_period == 0 or iteration == max_iter:
+            eta_seconds = meters.time.global_avg * (max_iter - iteration)
+            lr = optimizer.param_groups[0]["lr"]
+            memory_mb = torch.cuda.max_memory_allocated() / 1024.0 / 1024.0 if device.type == "cuda" else 0.0
+            logger.info(
+                meters.delimiter.join([
+                    f"eta: {datetime.timedelta(seconds=int(eta_seconds))}", f"iter: {iteration}", str(meters),
+                    f"lr: {lr:.6f}", f"max mem: {memory_mb:.0f}",
+                ])
+            )
+            values = {name: meter.median for name, meter in meters.meters.items()}
+            writer.write(iteration, {**values, "lr": lr, "eta_seconds": eta_seconds, "max_mem_mb": memory_mb})
+        if checkpoint_period > 0 and iteration % checkpoint_period == 0 and iteration != max_iter:
+            checkpointer.save(f"model_{iteration:07d}", **arguments, rng_state=_rng_state())
+        if data_loader_val is not None and test_period > 0 and iteration % test_period == 0:
+            _validate(cfg, model, data_loader_val, device, iteration, logger, writer)
+            end = time.time()  # validation time is not training time
+    if max_iter > start_iter:
+        checkpointer.save("model_final", **arguments, rng_state=_rng_state())
+    writer.close()
+    total_time = time.time() - start_training_time
+    done = max(max_iter - start_iter, 1)
+    logger.info(
+        "Total training time: %s (%.4f s / it)", datetime.timedelta(seconds=int(total_time)), total_time / done
+    )
+
+
+__all__: List[str] = ["do_train", "reduce_loss_dict", "autocast_dtype", "NonFiniteLossError"]

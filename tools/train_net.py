@@ -1,0 +1,74 @@
+r"""Train a detector from a config (the original's tools/train_net.py command line).
+
+    python tools/train_net.py --config-file configs/cpu/e2e_mask_rcnn_R_18_FPN_cpu.yaml [KEY VALUE ...]
+    python -m torch.distributed.launch --nproc_per_node=8 tools/train_net.py --config-file ...
+    torchrun --nproc_per_node=8 [--nnodes=2 --node_rank=0 --master_addr=...] tools/train_net.py --config-file ...
+
+Restarting the same command continues from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler,
+GradScaler, iteration and data order). SOLVER.IMS_PER_BATCH is the batch over all processes.
+"""
+import argparse
+import os
+
+import torch
+
+from maskrcnn_benchmark.data import make_data_loader
+from maskrcnn_benchmark.engine.launch import add_common_arguments, init_distributed, load_config, run_test, setup_run
+from maskrcnn_benchmark.engine.trainer import do_train
+from maskrcnn_benchmark.modeling.detector import build_detection_model
+from maskrcnn_benchmark.solver import make_lr_scheduler, make_optimizer
+from maskrcnn_benchmark.utils.checkpoint import DetectronCheckpointer
+from maskrcnn_benchmark.utils.comm import get_rank, synchronize
+from maskrcnn_benchmark.utils.miscellaneous import save_config, save_labels
+
+
+def train(cfg, local_rank: int, distributed: bool):
+    model = build_detection_model(cfg)
+    device = torch.device(cfg.MODEL.DEVICE)
+    model.to(device)
+    optimizer = make_optimizer(cfg, model)
+    scheduler = make_lr_scheduler(cfg, optimizer)
+    if distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if device.type == "cuda" else None,
+            output_device=local_rank if device.type == "cuda" else None,
+            broadcast_buffers=False,  # FrozenBN / GN hold no running statistics worth syncing
+        )
+    arguments = {"iteration": 0}
+    output_dir = cfg.OUTPUT_DIR
+    checkpointer = DetectronCheckpointer(cfg, model, optimizer, scheduler, output_dir, save_to_disk=get_rank() == 0)
+    arguments.update(checkpointer.load(cfg.MODEL.WEIGHT))
+    data_loader = make_data_loader(cfg, is_train=True, is_distributed=distributed, start_iter=arguments["iteration"])
+    if get_rank() == 0:
+        dataset = data_loader.dataset
+        save_labels(getattr(dataset, "datasets", [dataset]), output_dir)
+    data_loader_val = None
+    if cfg.SOLVER.TEST_PERIOD > 0:
+        data_loader_val = make_data_loader(cfg, is_train=False, is_distributed=distributed)
+    do_train(
+        cfg, model, data_loader, data_loader_val, optimizer, scheduler, checkpointer, device,
+        cfg.SOLVER.CHECKPOINT_PERIOD, cfg.SOLVER.TEST_PERIOD, arguments,
+    )
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="PyTorch Object Detection Training")
+    add_common_arguments(parser)
+    parser.add_argument("--skip-test", dest="skip_test", help="Do not test the final model", action="store_true")
+    args = parser.parse_args()
+    cfg = load_config(args)
+    distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
+    logger = setup_run(args, cfg, cfg.OUTPUT_DIR, distributed)
+    output_config_path = os.path.join(cfg.OUTPUT_DIR, "config.yml")
+    if get_rank() == 0:
+        save_config(cfg, output_config_path)
+    logger.info("Saving config into: %s", output_config_path)
+    model = train(cfg, args.local_rank, distributed)
+    if not args.skip_test:
+        run_test(cfg, model, distributed, cfg.OUTPUT_DIR)
+    synchronize()
+
+
+if __name__ == "__main__":
+    main()
