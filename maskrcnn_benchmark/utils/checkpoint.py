@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from .c2_model_loading import load_c2_format
-from .imports import import_file
+from .imports import import_paths_catalog
 from .miscellaneous import atomic_write
 from .model_serialization import load_state_dict
 from .model_zoo import cache_url
@@ -163,7 +163,7 @@ class DetectronCheckpointer(Checkpointer):
 
     def _load_file(self, f: str) -> Dict[str, Any]:
         if f.startswith("catalog://"):
-            paths_catalog = import_file("maskrcnn_benchmark.config.paths_catalog", self.cfg.PATHS_CATALOG, True)
+            paths_catalog = import_paths_catalog(self.cfg.PATHS_CATALOG)
             url = paths_catalog.ModelCatalog.get(f[len("catalog://"):])
             self.logger.info("%s points to %s", f, url)
             f = url

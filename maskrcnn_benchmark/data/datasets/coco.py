@@ -1,0 +1,231 @@
+"""COCODataset: a COCO-format annotation json plus an image folder, as (image, BoxList, index).
+
+Box conventions: the json stores `bbox = [x, y, width, height]`; targets are "xyxy" BoxLists with
+the original's inclusive-pixel convention `x2 = x + width - 1`, `y2 = y + height - 1`, clipped to
+`[0, W-1] x [0, H-1]` (boxes empty after clipping are removed).
+
+Targets carry the fields "labels" (int64, contiguous 1..K in sorted json category id order),
+"masks" (SegmentationMask; "poly" mode, or "mask" mode for an image whose annotations include RLE
+masks) when the dataset has segmentations, and "keypoints" (PersonKeypoints) when it has keypoints.
+Crowd annotations (iscrowd=1) never become targets (they stay in `coco` for the evaluator).
+"""
+import contextlib
+import io
+import json
+import logging
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+
+import torch
+from PIL import Image
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from ...structures.bounding_box import BoxList
+from ...structures.keypoint import PersonKeypoints
+from ...structures.segmentation_mask import SegmentationMask
+from .coco_validation import NUM_PERSON_KEYPOINTS, check_annotations, check_on_bad_input
+
+logger = logging.getLogger(__name__)
+
+min_keypoints_per_image = 10  # the original's threshold for keypoint training images
+
+# What PIL raises on unreadable, truncated or corrupt files (OSError covers missing files and
+# UnidentifiedImageError; some decoders raise ValueError or SyntaxError).
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def _count_visible_keypoints(anno: Sequence[dict]) -> int:
+    return sum(sum(1 for v in ann["keypoints"][2::3] if v > 0) for ann in anno)
+
+
+def _has_only_empty_bbox(anno: Sequence[dict]) -> bool:
+    return all(any(o <= 1 for o in obj["bbox"][2:]) for obj in anno)
+
+
+def has_valid_annotation(anno: Sequence[dict]) -> bool:
+    """Whether an image's (non-crowd) annotations can train a model: at least one box larger than
+    1 px in both sides, and for keypoint annotations at least `min_keypoints_per_image` visible
+    keypoints in the image (the original's rule)."""
+    if len(anno) == 0:
+        return False
+    if _has_only_empty_bbox(anno):
+        return False
+    if "keypoints" not in anno[0]:
+        return True
+    return _count_visible_keypoints(anno) >= min_keypoints_per_image
+
+
+def _load_coco(ann_file: str) -> COCO:
+    """pycocotools COCO from a json file, with readable errors and its prints sent to the log."""
+    try:
+        with open(ann_file) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{ann_file}: not valid JSON: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise ValueError(f"{ann_file}: not a COCO annotation file (no 'images' list at the top level)")
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress
+        coco.createIndex()
+    return coco
+
+
+def _segmentation_to_rle(segm: Any, height: int, width: int) -> dict:
+    """A polygon list or an RLE dict as a compressed RLE of an image of height x width."""
+    if isinstance(segm, list):
+        return mask_utils.merge(mask_utils.frPyObjects(segm, height, width))
+    if isinstance(segm["counts"], list):
+        return mask_utils.frPyObjects(segm, height, width)
+    return segm
+
+
+class COCODataset(torch.utils.data.Dataset):
+    """A COCO-format dataset (built on pycocotools).
+
+    Arguments:
+        ann_file: the annotation json.
+        root: the folder holding the images (`file_name` of each image is relative to it).
+        remove_images_without_annotations: True for training: keep only images that have a usable
+            annotation (see `has_valid_annotation`); an unreadable image is then replaced by the next
+            readable one (with on_bad_input "skip"). False for testing: keep every image; an
+            unreadable image always raises.
+        transforms: called as `transforms(image, target)`, returns both.
+        on_bad_input: "skip" (report and drop malformed annotations, skip unreadable training
+            images) or "error" (raise at the first one).
+
+    Items are `(image, target, index)`: the PIL RGB image (or what transforms makes of it), the
+    target BoxList and the dataset index of the returned image.
+    """
+
+    def __init__(
+        self,
+        ann_file: str,
+        root: str,
+        remove_images_without_annotations: bool,
+        transforms: Optional[Callable] = None,
+        on_bad_input: str = "skip",
+    ):
+        self.on_bad_input = check_on_bad_input(on_bad_input)
+        if not os.path.isfile(ann_file):
+            raise FileNotFoundError(f"COCO annotation file not found: {ann_file}")
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"COCO image folder not found: {root}")
+        self.ann_file = ann_file
+        self.root = root
+        self.remove_images_without_annotations = remove_images_without_annotations
+        self.coco = _load_coco(ann_file)
+
+        # Contiguous labels 1..K follow the sorted json category ids (0 is the background).
+        self.json_category_id_to_contiguous_id: Dict[int, int] = {
+            json_id: i + 1 for i, json_id in enumerate(sorted(self.coco.getCatIds()))
+        }
+        self.contiguous_category_id_to_json_id: Dict[int, int] = {
+            v: k for k, v in self.json_category_id_to_contiguous_id.items()
+        }
+        self.categories: Dict[int, str] = {cat["id"]: cat["name"] for cat in self.coco.cats.values()}
+
+        checked = check_annotations(self.coco, ann_file, on_bad_input)
+        self._annotations: Dict[int, List[dict]] = checked.per_image
+        self.has_masks = checked.has_masks
+        self.has_keypoints = checked.has_keypoints
+        self.bad_input_counts: Dict[str, int] = dict(checked.counts)
+
+        # Sorted for a deterministic index -> image mapping.
+        ids = sorted(self.coco.imgs.keys())
+        if remove_images_without_annotations:
+            ids = [img_id for img_id in ids if has_valid_annotation(self._annotations.get(img_id, []))]
+        self.ids: List[int] = ids
+        self.id_to_img_map: Dict[int, int] = dict(enumerate(self.ids))
+        self._transforms = transforms
+
+        # Unreadable images met so far by this process (each DataLoader worker counts its own).
+        self.num_unreadable_images = 0
+        self._unreadable: Set[int] = set()
+
+    @property
+    def class_names(self) -> List[str]:
+        """Category names indexed by contiguous label; index 0 is "__background"."""
+        return ["__background"] + [
+            self.categories[self.contiguous_category_id_to_json_id[i]]
+            for i in range(1, len(self.contiguous_category_id_to_json_id) + 1)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def get_img_info(self, index: int) -> dict:
+        """The json's image entry (id, file_name, height, width, ...) of dataset index `index`."""
+        return self.coco.imgs[self.id_to_img_map[index]]
+
+    def image_path(self, index: int) -> str:
+        return os.path.join(self.root, self.get_img_info(index)["file_name"])
+
+    def __getitem__(self, idx: int) -> Tuple[Any, BoxList, int]:
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"index {idx} out of range for a dataset of {len(self)} images")
+        img, idx = self._read_image(idx % len(self))
+        target = self._build_target(idx, img.size)
+        if self._transforms is not None:
+            img, target = self._transforms(img, target)
+        return img, target, idx
+
+    # ------------------------------------------------------------------------------ images
+    def _open(self, index: int) -> Image.Image:
+        path = self.image_path(index)
+        try:
+            with Image.open(path) as f:
+                return f.convert("RGB")  # convert() forces the full decode, so corruption shows here
+        except _IMAGE_ERRORS as e:
+            img_id = self.id_to_img_map[index]
+            raise OSError(
+                f"cannot read image {path} (image id {img_id}, annotation file {self.ann_file}): "
+                f"{type(e).__name__}: {e}"
+            ) from e
+
+    def _read_image(self, idx: int) -> Tuple[Image.Image, int]:
+        """The image of `idx`; in training with on_bad_input "skip", an unreadable image is logged
+        and replaced by the next readable one (wrapping around), so the choice is deterministic."""
+        skip = self.remove_images_without_annotations and self.on_bad_input == "skip"
+        if not skip:
+            return self._open(idx), idx  # at test time a missing image cannot be evaluated: raise
+        n = len(self)
+        for k in range(n):
+            index = (idx + k) % n
+            if index in self._unreadable:
+                continue
+            try:
+                return self._open(index), index
+            except OSError as e:
+                self._unreadable.add(index)
+                self.num_unreadable_images += 1
+                logger.warning(
+                    "%s; using the next image instead (DATASETS.ON_BAD_INPUT 'skip'); "
+                    "%d unreadable image(s) skipped so far in this process", e, self.num_unreadable_images,
+                )
+        raise OSError(f"no readable image in the dataset of {self.ann_file} (images in {self.root})")
+
+    # ----------------------------------------------------------------------------- targets
+    def _build_target(self, idx: int, image_size: Tuple[int, int]) -> BoxList:
+        anns = self._annotations.get(self.id_to_img_map[idx], [])
+        boxes = torch.as_tensor([a["bbox"] for a in anns], dtype=torch.float32).reshape(-1, 4)
+        target = BoxList(boxes, image_size, mode="xywh").convert("xyxy")  # x2 = x + w - 1
+        labels = [self.json_category_id_to_contiguous_id[a["category_id"]] for a in anns]
+        target.add_field("labels", torch.tensor(labels, dtype=torch.int64))
+        if self.has_masks:
+            target.add_field("masks", self._masks(idx, anns, image_size))
+        if self.has_keypoints:
+            keypoints = torch.as_tensor([a["keypoints"] for a in anns], dtype=torch.float32)
+            target.add_field("keypoints", PersonKeypoints(keypoints.reshape(-1, NUM_PERSON_KEYPOINTS, 3), image_size))
+        return target.clip_to_image(remove_empty=True)
+
+    def _masks(self, idx: int, anns: List[dict], image_size: Tuple[int, int]) -> SegmentationMask:
+        segms = [a["segmentation"] for a in anns]
+        if not any(isinstance(s, dict) for s in segms):
+            return SegmentationMask(segms, image_size, mode="poly")
+        # An image with RLE masks: all its instances become binary masks (exact; tracing RLEs into
+        # polygons could lose tiny masks and misalign masks with boxes).
+        info = self.get_img_info(idx)
+        rles = [_segmentation_to_rle(s, info["height"], info["width"]) for s in segms]
+        return SegmentationMask(rles, image_size, mode="mask")

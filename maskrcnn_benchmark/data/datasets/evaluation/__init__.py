@@ -1,0 +1,40 @@
+"""`evaluate(dataset, predictions, output_folder, **kwargs)`: run the evaluation that fits the
+dataset's type.
+
+Dispatch is by class name (walking the class hierarchy, so subclasses of COCODataset are evaluated
+as COCO) rather than isinstance, so that importing this package does not import the datasets
+(and their optional dependencies).
+"""
+from typing import Any, Callable, Dict, Optional, Sequence
+
+
+def _coco(**kwargs: Any) -> Any:
+    from .coco import coco_evaluation
+
+    return coco_evaluation(**kwargs)
+
+
+# dataset class name -> evaluation function taking evaluate()'s keyword arguments.
+_EVALUATORS: Dict[str, Callable[..., Any]] = {
+    "COCODataset": _coco,
+}
+
+
+def evaluate(dataset: Any, predictions: Sequence[Any], output_folder: Optional[str], **kwargs: Any) -> Any:
+    """Evaluate `predictions` (list of BoxList in dataset order, network input size) on `dataset`.
+
+    Arguments:
+        dataset: the dataset the predictions were computed on (COCODataset, or a subclass).
+        predictions: one BoxList per dataset index.
+        output_folder: where result files are written (None: nowhere).
+        **kwargs: passed to the dataset's evaluation, e.g. for COCO: box_only, iou_types,
+            expected_results, expected_results_sigma_tol, per_class_ap.
+
+    Returns the evaluation's result (COCO: `(COCOResults, coco_results)`; None for box_only).
+    Raises NotImplementedError for an unsupported dataset type.
+    """
+    for cls in type(dataset).__mro__:
+        evaluator = _EVALUATORS.get(cls.__name__)
+        if evaluator is not None:
+            return evaluator(dataset=dataset, predictions=predictions, output_folder=output_folder, **kwargs)
+    raise NotImplementedError("Unsupported dataset type {}.".format(type(dataset).__name__))

@@ -1,0 +1,1 @@
+"""Training loop (trainer.py), inference and evaluation over a data loader (inference.py)."""
