@@ -13,7 +13,9 @@ import os
 import torch
 
 from maskrcnn_benchmark.data import make_data_loader
-from maskrcnn_benchmark.engine.launch import add_common_arguments, init_distributed, load_config, run_test, setup_run
+from maskrcnn_benchmark.engine.launch import (
+    add_common_arguments, init_distributed, load_config, run_test, seed_everything, setup_run,
+)
 from maskrcnn_benchmark.engine.trainer import do_train
 from maskrcnn_benchmark.modeling.detector import build_detection_model
 from maskrcnn_benchmark.solver import make_lr_scheduler, make_optimizer
@@ -23,6 +25,7 @@ from maskrcnn_benchmark.utils.miscellaneous import save_config, save_labels
 
 
 def train(cfg, local_rank: int, distributed: bool):
+    seed = seed_everything(cfg.SEED)  # the same initial weights on every process (DDP also broadcasts them)
     model = build_detection_model(cfg)
     device = torch.device(cfg.MODEL.DEVICE)
     model.to(device)
@@ -34,9 +37,12 @@ def train(cfg, local_rank: int, distributed: bool):
             output_device=local_rank if device.type == "cuda" else None,
             broadcast_buffers=False,  # FrozenBN / GN hold no running statistics worth syncing
         )
+    seed_everything(seed + get_rank())  # then a stream of its own per process (sampling, augmentation)
     arguments = {"iteration": 0}
     output_dir = cfg.OUTPUT_DIR
-    checkpointer = DetectronCheckpointer(cfg, model, optimizer, scheduler, output_dir, save_to_disk=get_rank() == 0)
+    # Checkpoints hold the bare model's keys (no DDP "module." prefix), loadable anywhere.
+    bare_model = model.module if distributed else model
+    checkpointer = DetectronCheckpointer(cfg, bare_model, optimizer, scheduler, output_dir, save_to_disk=get_rank() == 0)
     arguments.update(checkpointer.load(cfg.MODEL.WEIGHT))
     data_loader = make_data_loader(cfg, is_train=True, is_distributed=distributed, start_iter=arguments["iteration"])
     if get_rank() == 0:

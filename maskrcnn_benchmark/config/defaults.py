@@ -282,6 +282,10 @@ _C.PATHS_CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pat
 # Training/inference precision: "float32", "float16" (autocast + GradScaler; the original used
 # apex O1) or "bfloat16" (added value; autocast, works on CPU).
 _C.DTYPE = "float32"
+# (added) Seed of the random generators (weight initialisation, box sampling, data augmentation), so
+# that a training command gives the same result every time; process k of a distributed run draws from
+# SEED + k after the model is built. -1: a different seed every run (the original's behaviour).
+_C.SEED = 0
 # Accepted for compatibility with the original (it configured apex logging).
 _C.AMP_VERBOSE = False
 
@@ -289,6 +293,7 @@ _C.AMP_VERBOSE = False
 ADDED_KEYS: tuple = (
     "DATASETS.ON_BAD_INPUT",
     "DATASETS.REGISTER_COCO",
+    "SEED",
     "SOLVER.ACCUMULATE_GRAD_ITERS",
     "SOLVER.CLIP_GRAD_NORM",
     "SOLVER.LOG_PERIOD",

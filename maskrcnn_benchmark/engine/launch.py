@@ -3,8 +3,10 @@
 import argparse
 import logging
 import os
+import random
 from typing import Tuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -38,6 +40,16 @@ def init_distributed(device: str, local_rank: int) -> bool:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, init_method="env://")
     return True
+
+
+def seed_everything(seed: int) -> int:
+    """Seed torch (CPU and GPUs), Python's random and numpy; seed < 0 picks a random seed. Returns it."""
+    if seed < 0:
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return seed
 
 
 def load_config(args: argparse.Namespace):

@@ -14,7 +14,7 @@ import random
 import time
 import warnings
 from contextlib import nullcontext
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -112,11 +112,6 @@ def _as_tuples(value):
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def _batches(data_loader) -> Iterator:
-    for images, targets, _ in data_loader:
-        yield images, targets
-
-
 def _validate(cfg, model, data_loader_val, device, iteration: int, logger, writer: _MetricsWriter) -> None:
     """COCO evaluation of the current model on the validation loader(s); back in train mode after."""
     from .inference import inference  # imported here: evaluation pulls in pycocotools
@@ -168,8 +163,6 @@ def do_train(
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     if "scaler" in arguments and scaler.is_enabled():
         scaler.load_state_dict(arguments["scaler"])
-    if "rng_state" in arguments:
-        _set_rng_state(arguments.pop("rng_state"))
     writer = _MetricsWriter(cfg.OUTPUT_DIR)
     meters = MetricLogger(delimiter="  ", window_size=log_period)
 
@@ -177,14 +170,18 @@ def do_train(
     start_iter = int(arguments["iteration"])
     params = [p for group in optimizer.param_groups for p in group["params"]]
     model.train()
-    batches = _batches(data_loader)
+    # Created before the generators are restored: making a DataLoader iterator draws a seed from
+    # torch's generator, which an uninterrupted run did at the start too.
+    batches = iter(data_loader)
+    if "rng_state" in arguments:
+        _set_rng_state(arguments.pop("rng_state"))
     start_training_time = end = time.time()
     for iteration in range(start_iter + 1, max_iter + 1):
         data_time = 0.0
         loss_sums: Dict[str, torch.Tensor] = {}
         for micro in range(accumulate):
             fetch_start = time.time()
-            images, targets = next(batches)
+            images, targets, _ = next(batches)
             data_time += time.time() - fetch_start
             images = images.to(device)
             targets = [t.to(device) for t in targets]
