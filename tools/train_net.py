@@ -63,6 +63,9 @@ def main() -> None:
     add_common_arguments(parser)
     parser.add_argument("--skip-test", dest="skip_test", help="Do not test the final model", action="store_true")
     args = parser.parse_args()
+    if "--skip-test" in (args.opts or []):  # also accepted after the KEY VALUE overrides
+        args.opts.remove("--skip-test")
+        args.skip_test = True
     cfg = load_config(args)
     distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
     logger = setup_run(args, cfg, cfg.OUTPUT_DIR, distributed)

@@ -45,6 +45,8 @@ class DatasetCatalog:
         "coco_2014_valminusminival": _coco(
             "coco/val2014", "coco/annotations/instances_valminusminival2014.json"
         ),
+        "keypoints_coco_2017_train": _coco("coco/train2017", "coco/annotations/person_keypoints_train2017.json"),
+        "keypoints_coco_2017_val": _coco("coco/val2017", "coco/annotations/person_keypoints_val2017.json"),
         "keypoints_coco_2014_train": _coco("coco/train2014", "coco/annotations/person_keypoints_train2014.json"),
         "keypoints_coco_2014_val": _coco("coco/val2014", "coco/annotations/person_keypoints_val2014.json"),
         "keypoints_coco_2014_minival": _coco(

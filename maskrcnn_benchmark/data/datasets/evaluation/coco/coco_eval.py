@@ -163,6 +163,9 @@ def do_coco_evaluation(
     check_expected_results(results, expected_results, expected_results_sigma_tol)
     if output_folder:
         torch.save(results, os.path.join(output_folder, "coco_results.pth"))
+        # The same numbers as plain JSON, readable without unpickling a Python object.
+        with open(os.path.join(output_folder, "coco_results.json"), "w") as f:
+            json.dump({"results": results.results, "per_class": results.per_class}, f, indent=1)
     return results, coco_results
 
 

@@ -1,0 +1,50 @@
+"""Command-line handling shared by tools/train_net.py and tools/test_net.py."""
+import argparse
+
+import pytest
+
+from maskrcnn_benchmark.engine.launch import add_common_arguments, iou_types_of, seed_everything
+
+
+def _parse(argv, monkeypatch, local_rank_env=None):
+    if local_rank_env is None:
+        monkeypatch.delenv("LOCAL_RANK", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_RANK", local_rank_env)
+    parser = argparse.ArgumentParser()
+    add_common_arguments(parser)
+    return parser.parse_args(argv)
+
+
+@pytest.mark.parametrize("argv,env,expected", [
+    (["--local_rank", "3"], None, 3),     # torch.distributed.launch (old spelling)
+    (["--local-rank=2"], None, 2),        # torch.distributed.launch (new spelling)
+    ([], "5", 5),                         # torchrun sets LOCAL_RANK
+    ([], None, 0),                        # a single process
+])
+def test_local_rank_from_either_flag_or_the_environment(argv, env, expected, monkeypatch):
+    assert _parse(argv + ["--config-file", "x.yaml"], monkeypatch, env).local_rank == expected
+
+
+def test_trailing_overrides_are_kept_as_key_value_pairs(monkeypatch):
+    args = _parse(["--config-file", "x.yaml", "SOLVER.BASE_LR", "0.1", "MODEL.DEVICE", "cpu"], monkeypatch)
+    assert args.config_file == "x.yaml" and args.opts == ["SOLVER.BASE_LR", "0.1", "MODEL.DEVICE", "cpu"]
+
+
+def test_iou_types_follow_the_model_heads():
+    from maskrcnn_benchmark.config import cfg
+
+    c = cfg.clone()
+    assert iou_types_of(c) == ("bbox",)
+    c.MODEL.MASK_ON, c.MODEL.KEYPOINT_ON = True, True
+    assert iou_types_of(c) == ("bbox", "segm", "keypoints")
+
+
+def test_seed_everything_is_reproducible_and_random_when_negative():
+    import torch
+
+    seed_everything(7)
+    a = torch.rand(3)
+    seed_everything(7)
+    assert torch.equal(a, torch.rand(3))
+    assert seed_everything(-1) >= 0
