@@ -7,8 +7,9 @@ Models:
   narrow heads), batch of 4 synthetic 256x320 images; torchvision gets the same architecture built
   from its parts (resnet18 with GroupNorm, BackboneWithFPN 64 channels with GroupNorm, TwoMLPHead 256,
   MaskRCNNHeads (64,)*4 with GroupNorm, same anchors, RPN and ROI sampling settings).
-* r50: configs/e2e_mask_rcnn_R_50_FPN_1x.yaml against maskrcnn_resnet50_fpn (FrozenBN in both, the
-  same trainable stages), batch of 2 synthetic images resized to 800 on the short side.
+* r50: configs/e2e_mask_rcnn_R_50_FPN_1x.yaml against torchvision's Mask R-CNN R-50-FPN as
+  maskrcnn_resnet50_fpn builds it for fine-tuning (FrozenBatchNorm2d, stem and layer1 frozen, like our
+  FREEZE_CONV_BODY_AT 2), batch of 2 synthetic images resized to 800 on the short side.
 Both libraries see identical pixels (already resized; torchvision's own resize then keeps the size)
 and identical boxes, labels and masks (polygons for ours, the same masks rasterised for torchvision).
 One iteration = forward, backward, SGD step. Proposal counts are matched: the original's
@@ -137,8 +138,16 @@ def theirs(name: str, config: str, batch, dtype: str) -> Callable[[], None]:
     if name == "small":
         model = _torchvision_small(c, len(batch))
     else:
-        model = torchvision.models.detection.maskrcnn_resnet50_fpn(
-            weights=None, weights_backbone=None, trainable_backbone_layers=3,
+        # What maskrcnn_resnet50_fpn builds around pretrained weights (FrozenBatchNorm2d, stem and
+        # layer1 frozen = our FREEZE_CONV_BODY_AT 2); without weights it would train every layer with
+        # plain BatchNorm, a different (slower) workload.
+        from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+        from torchvision.models.detection.mask_rcnn import MaskRCNN
+        from torchvision.ops.misc import FrozenBatchNorm2d
+
+        body = torchvision.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+        model = MaskRCNN(
+            _resnet_fpn_extractor(body, trainable_layers=3), num_classes=c.MODEL.ROI_BOX_HEAD.NUM_CLASSES,
             rpn_post_nms_top_n_train=c.MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN // len(batch),
             min_size=c.INPUT.MIN_SIZE_TRAIN[0], max_size=c.INPUT.MAX_SIZE_TRAIN,
         )

@@ -152,3 +152,30 @@ def test_mixed_precision_trains_on_cpu(tmp_path, dtype):
     assert all(torch.isfinite(torch.tensor(m["loss"])) for m in _metrics(tmp_path))
     saved = torch.load(tmp_path / "model_final.pth", weights_only=True)
     assert ("scaler" in saved) == (dtype == "float16")
+
+
+def test_tensorboard_events_are_written_when_tensorboard_is_installed(tmp_path, monkeypatch):
+    # tensorboard is optional (not installed here): stand in a SummaryWriter that records its calls.
+    import sys
+    import types
+
+    calls = []
+
+    class SummaryWriter:
+        def __init__(self, log_dir):
+            calls.append(("init", log_dir))
+
+        def add_scalar(self, name, value, step):
+            calls.append((name, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            calls.append(("close", None))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=SummaryWriter))
+    c = _cfg(tmp_path, "SOLVER.MAX_ITER", 4)
+    _train(c, [_batch(0)] * 4, model=_LossModel())
+    assert calls[0] == ("init", str(tmp_path / "tensorboard")) and calls[-1] == ("close", None)
+    assert ("loss", 2) in calls and ("lr", 4) in calls
