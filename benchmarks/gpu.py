@@ -96,6 +96,20 @@ def _training_batch(seed: int = 0, num_images: int = 2, num_objects: int = 8, si
     return images, targets
 
 
+def _sgd_step(model: torch.nn.Module, images, targets) -> Callable[[], None]:
+    """One SGD iteration (forward, backward, step) of either library's model; the autocast context
+    comes from the caller."""
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9)
+
+    def step():
+        losses = model(images, targets)
+        optimizer.zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        optimizer.step()
+
+    return step
+
+
 def _ours_train_step(images, targets):
     from maskrcnn_benchmark.config import cfg
     from maskrcnn_benchmark.modeling.detector import build_detection_model
@@ -108,7 +122,6 @@ def _ours_train_step(images, targets):
     c.merge_from_list(["MODEL.DEVICE", DEVICE, "MODEL.WEIGHT", ""])
     torch.manual_seed(0)
     model = build_detection_model(c).to(DEVICE).train()
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9)
     h, w = images.shape[-2:]
     box_targets = []
     for boxes, labels in targets:
@@ -117,22 +130,12 @@ def _ours_train_step(images, targets):
         polygons = [[[b[0], b[1], b[2], b[1], b[2], b[3], b[0], b[3]]] for b in boxes.tolist()]
         t.add_field("masks", SegmentationMask(polygons, (w, h)))
         box_targets.append(t.to(DEVICE))
-    image_list = to_image_list([i.to(DEVICE) * 255 for i in images], c.DATALOADER.SIZE_DIVISIBILITY)
-
-    def step():
-        losses = model(image_list, box_targets)
-        loss = sum(losses.values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return _sgd_step(model, to_image_list([i.to(DEVICE) * 255 for i in images], c.DATALOADER.SIZE_DIVISIBILITY), box_targets)
 
 
 def _tv_train_step(images, targets):
     torch.manual_seed(0)
     model = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None).to(DEVICE).train()
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9)
     h, w = images.shape[-2:]
     tv_targets = []
     for boxes, labels in targets:
@@ -140,16 +143,7 @@ def _tv_train_step(images, targets):
         for m, (x1, y1, x2, y2) in zip(masks, boxes.long().tolist()):
             m[y1:y2, x1:x2] = 1
         tv_targets.append({"boxes": boxes.to(DEVICE), "labels": labels.to(DEVICE), "masks": masks.to(DEVICE)})
-    image_list = [i.to(DEVICE) for i in images]
-
-    def step():
-        losses = model(image_list, tv_targets)
-        loss = sum(losses.values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return _sgd_step(model, [i.to(DEVICE) for i in images], tv_targets)
 
 
 def _measure(make: Callable[[], Callable[[], object]], dtype: str, repeats: int) -> Tuple[float, float]:

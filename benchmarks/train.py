@@ -74,13 +74,26 @@ def synthetic_batch(batch_size: int, min_size: int):
     return batch
 
 
+def training_step(model: torch.nn.Module, images, targets, dtype: str) -> Callable[[], None]:
+    """One SGD iteration of either library's model (both take images and targets, return a loss dict)."""
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+            losses = model(images, targets)
+        optimizer.zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        optimizer.step()
+
+    return step
+
+
 def ours(config: str, batch, dtype: str) -> Callable[[], None]:
     c = global_cfg.clone()
     c.merge_from_file(os.path.join(REPO, config))
     c.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.WEIGHT", ""])
     torch.manual_seed(0)
     model = build_detection_model(c).train()
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
     mean = torch.tensor(c.INPUT.PIXEL_MEAN).view(3, 1, 1)
     images, targets = [], []
     for image, boxes, labels, polygons, _ in batch:
@@ -89,17 +102,7 @@ def ours(config: str, batch, dtype: str) -> Callable[[], None]:
         target.add_field("labels", labels)
         target.add_field("masks", SegmentationMask(polygons, target.size))
         targets.append(target)
-    image_list = to_image_list(images, c.DATALOADER.SIZE_DIVISIBILITY)
-    autocast = dtype == "bfloat16"
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            losses = model(image_list, targets)
-        optimizer.zero_grad(set_to_none=True)
-        sum(losses.values()).backward()
-        optimizer.step()
-
-    return step
+    return training_step(model, to_image_list(images, c.DATALOADER.SIZE_DIVISIBILITY), targets, dtype)
 
 
 def _torchvision_small(c, num_images: int):
@@ -152,19 +155,9 @@ def theirs(name: str, config: str, batch, dtype: str) -> Callable[[], None]:
             min_size=c.INPUT.MIN_SIZE_TRAIN[0], max_size=c.INPUT.MAX_SIZE_TRAIN,
         )
     model.train()
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
     images = [image for image, *_ in batch]
     targets = [{"boxes": boxes, "labels": labels, "masks": masks} for _, boxes, labels, _, masks in batch]
-    autocast = dtype == "bfloat16"
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            losses = model(images, targets)
-        optimizer.zero_grad(set_to_none=True)
-        sum(losses.values()).backward()
-        optimizer.step()
-
-    return step
+    return training_step(model, images, targets, dtype)
 
 
 def median_seconds(step: Callable[[], None], repeats: int) -> float:
