@@ -64,7 +64,7 @@ def _run(args, env_extra=None, timeout=600):
     return proc.stdout + proc.stderr
 
 
-def _train(output_dir, register, *opts, nproc=1):
+def _train(output_dir, register, *opts, nproc=1, skip_test=True):
     overrides = TINY + ["OUTPUT_DIR", str(output_dir), "DATASETS.REGISTER_COCO", repr(register), *map(str, opts)]
     if nproc == 1:
         command = [sys.executable, "tools/train_net.py"]
@@ -74,7 +74,7 @@ def _train(output_dir, register, *opts, nproc=1):
             port = s.getsockname()[1]
         command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={port}",
                    "tools/train_net.py"]
-    return _run(command + ["--config-file", CONFIG, "--skip-test", *overrides])
+    return _run(command + ["--config-file", CONFIG, *(["--skip-test"] if skip_test else []), *overrides])
 
 
 def _metrics(output_dir):
@@ -92,8 +92,10 @@ def test_two_processes_under_torchrun_match_one_process(tmp_path):
     register = _write_dataset(tmp_path / "data", 2, identical=True)
     single, double = tmp_path / "single", tmp_path / "double"
     _train(single, register, "SOLVER.MAX_ITER", 1, "SOLVER.IMS_PER_BATCH", 2)
-    log = _train(double, register, "SOLVER.MAX_ITER", 1, "SOLVER.IMS_PER_BATCH", 2, nproc=2)
+    log = _train(double, register, "SOLVER.MAX_ITER", 1, "SOLVER.IMS_PER_BATCH", 2, nproc=2, skip_test=False)
     assert "Using 2 processes" in log
+    # ... and evaluates with both processes (one image each, gathered on the main one).
+    assert "Task: bbox" in log and (double / "inference" / "tiny" / "coco_results.json").exists()
     one, two = _metrics(single)[0], _metrics(double)[0]
     for key in ("loss", "loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"):
         assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
@@ -104,12 +106,16 @@ def test_two_processes_under_torchrun_match_one_process(tmp_path):
 def test_a_stopped_run_resumes_exactly_and_test_net_evaluates_it(tmp_path):
     register = _write_dataset(tmp_path / "data", 6)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    _train(straight, register, "SOLVER.MAX_ITER", 4, "SOLVER.IMS_PER_BATCH", 2)
+    _train(straight, register, "SOLVER.MAX_ITER", 4, "SOLVER.IMS_PER_BATCH", 2, "SOLVER.TEST_PERIOD", 2)
     _train(resumed, register, "SOLVER.MAX_ITER", 2, "SOLVER.IMS_PER_BATCH", 2)  # "interrupted" after iteration 2
     log = _train(resumed, register, "SOLVER.MAX_ITER", 4, "SOLVER.IMS_PER_BATCH", 2)  # the same command again
     assert "Loading checkpoint from" in log
     assert [m["iteration"] for m in _metrics(resumed)] == [1, 2, 3, 4]
-    assert [m["loss"] for m in _metrics(resumed)] == pytest.approx([m["loss"] for m in _metrics(straight)], rel=1e-6)
+    # The straight run also validated every 2 iterations (COCO AP of the test set in metrics.json),
+    # which must not disturb training.
+    straight_losses = [m for m in _metrics(straight) if "loss" in m]
+    assert [m["iteration"] for m in _metrics(straight) if "val/bbox/AP" in m] == [2, 4]
+    assert [m["loss"] for m in _metrics(resumed)] == pytest.approx([m["loss"] for m in straight_losses], rel=1e-6)
     for (name, a), b in zip(_weights(straight).items(), _weights(resumed).values()):
         assert torch.equal(a, b), name
     # test_net on the final checkpoint writes COCO results for the test set.
