@@ -148,8 +148,18 @@ def make_batch_data_sampler(
     return batch_sampler
 
 
-def _dataset_catalog(cfg: Any) -> Any:
-    return import_paths_catalog(cfg.PATHS_CATALOG).DatasetCatalog
+def dataset_catalog_of(cfg: Any) -> Any:
+    """The DatasetCatalog of cfg.PATHS_CATALOG, with the DATASETS.REGISTER_COCO entries registered."""
+    dataset_catalog = import_paths_catalog(cfg.PATHS_CATALOG).DatasetCatalog
+    if cfg.DATASETS.REGISTER_COCO and not hasattr(dataset_catalog, "register_coco"):
+        raise AttributeError(
+            f"DATASETS.REGISTER_COCO is set but the DatasetCatalog of {cfg.PATHS_CATALOG} has no register_coco"
+        )
+    for entry in cfg.DATASETS.REGISTER_COCO:
+        if len(entry) != 3:
+            raise ValueError(f"DATASETS.REGISTER_COCO entries are [name, image folder, annotation json], got {entry!r}")
+        dataset_catalog.register_coco(*entry)
+    return dataset_catalog
 
 
 def make_data_loader(
@@ -182,15 +192,7 @@ def make_data_loader(
         )
     images_per_gpu = images_per_batch // num_gpus
 
-    dataset_catalog = _dataset_catalog(cfg)
-    if cfg.DATASETS.REGISTER_COCO and not hasattr(dataset_catalog, "register_coco"):
-        raise AttributeError(
-            f"DATASETS.REGISTER_COCO is set but the DatasetCatalog of {cfg.PATHS_CATALOG} has no register_coco"
-        )
-    for entry in cfg.DATASETS.REGISTER_COCO:
-        if len(entry) != 3:
-            raise ValueError(f"DATASETS.REGISTER_COCO entries are [name, image folder, annotation json], got {entry!r}")
-        dataset_catalog.register_coco(*entry)
+    dataset_catalog = dataset_catalog_of(cfg)
 
     dataset_list = cfg.DATASETS.TRAIN if is_train else cfg.DATASETS.TEST
     bbox_aug = not is_train and not is_for_period and cfg.TEST.BBOX_AUG.ENABLED

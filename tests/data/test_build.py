@@ -43,7 +43,7 @@ SIZES = [(40, 30), (30, 40), (40, 30), (36, 32), (50, 30), (30, 50), (40, 20), (
 @pytest.fixture(autouse=True)
 def _isolated_catalog(monkeypatch):
     """Registrations made by a test stay in that test."""
-    catalog = data_build._dataset_catalog(default_cfg)
+    catalog = data_build.dataset_catalog_of(default_cfg)
     monkeypatch.setattr(catalog, "DATASETS", dict(catalog.DATASETS))
     monkeypatch.setattr(catalog, "_COCO_FORMAT", set(catalog._COCO_FORMAT))
     monkeypatch.setitem(sys.modules, CATALOG_MODULE, sys.modules[CATALOG_MODULE])
