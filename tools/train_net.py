@@ -43,7 +43,14 @@ def train(cfg, local_rank: int, distributed: bool):
     # Checkpoints hold the bare model's keys (no DDP "module." prefix), loadable anywhere.
     bare_model = model.module if distributed else model
     checkpointer = DetectronCheckpointer(cfg, bare_model, optimizer, scheduler, output_dir, save_to_disk=get_rank() == 0)
-    arguments.update(checkpointer.load(cfg.MODEL.WEIGHT))
+    if checkpointer.has_checkpoint():
+        # Resuming this OUTPUT_DIR: model, optimizer, scheduler, GradScaler, iteration, generators.
+        arguments.update(checkpointer.load(cfg.MODEL.WEIGHT))
+    else:
+        # Starting: MODEL.WEIGHT only initialises the model. The original also restored the
+        # optimizer, scheduler and iteration stored in it, so fine-tuning from a finished run started
+        # at its last iteration (the original's issue #652).
+        DetectronCheckpointer(cfg, bare_model, save_dir=output_dir).load(cfg.MODEL.WEIGHT, use_latest=False)
     data_loader = make_data_loader(cfg, is_train=True, is_distributed=distributed, start_iter=arguments["iteration"])
     if get_rank() == 0:
         dataset = data_loader.dataset

@@ -124,3 +124,18 @@ def test_a_stopped_run_resumes_exactly_and_test_net_evaluates_it(tmp_path):
     assert "Task: bbox" in out and "Task: segm" in out
     assert (resumed / "inference" / "tiny" / "predictions.pth").exists()
     assert (resumed / "inference" / "tiny" / "bbox.json").exists()
+
+
+def test_fine_tuning_from_a_finished_run_with_another_number_of_classes(tmp_path):
+    # MODEL.WEIGHT in a fresh OUTPUT_DIR only initialises the model: training starts at iteration 1
+    # (not at the finished run's last one), and the class-specific layers of other shapes are skipped.
+    register = _write_dataset(tmp_path / "data", 4)
+    first, tuned = tmp_path / "first", tmp_path / "tuned"
+    _train(first, register, "SOLVER.MAX_ITER", 2, "SOLVER.IMS_PER_BATCH", 2)
+    log = _train(tuned, register, "SOLVER.MAX_ITER", 2, "SOLVER.IMS_PER_BATCH", 2,
+                 "MODEL.WEIGHT", first / "model_final.pth", "MODEL.ROI_BOX_HEAD.NUM_CLASSES", 5)
+    assert [m["iteration"] for m in _metrics(tuned)] == [1, 2]
+    assert "cls_score" in log and "mask_fcn_logits" in log  # named in the skipped-shapes warning
+    tuned_weights, first_weights = _weights(tuned), _weights(first)
+    assert tuned_weights["roi_heads.box.predictor.cls_score.weight"].shape[0] == 5
+    assert first_weights["roi_heads.box.predictor.cls_score.weight"].shape[0] == 3
