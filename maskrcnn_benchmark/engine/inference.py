@@ -3,7 +3,6 @@
 Predictions are BoxLists in the network's input size (one per dataset index); the evaluation
 resizes them to the original image sizes.
 """
-import contextlib
 import datetime
 import logging
 import os
@@ -16,10 +15,9 @@ from tqdm import tqdm
 from ..data.datasets.evaluation import evaluate
 from ..structures.bounding_box import BoxList
 from ..utils.comm import all_gather, get_world_size, is_main_process, synchronize
+from .precision import autocast, resolve_autocast_dtype
 
 LOGGER_NAME = "maskrcnn_benchmark.inference"
-
-_DTYPES = {"float16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16}
 
 
 class _Timer:
@@ -50,17 +48,6 @@ def _sync_device(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _resolve_autocast_dtype(autocast_dtype: Union[None, str, torch.dtype]) -> Optional[torch.dtype]:
-    """None / "float32" -> no autocast; "float16"/"bfloat16" (cfg.DTYPE) or a torch dtype."""
-    if autocast_dtype is None or autocast_dtype in ("float32", torch.float32):
-        return None
-    if isinstance(autocast_dtype, torch.dtype):
-        return autocast_dtype
-    if autocast_dtype not in _DTYPES:
-        raise ValueError("unsupported autocast dtype {!r}".format(autocast_dtype))
-    return _DTYPES[autocast_dtype]
-
-
 def compute_on_dataset(
     model: torch.nn.Module,
     data_loader: Any,
@@ -76,7 +63,7 @@ def compute_on_dataset(
     (engine/bbox_aug.py); `autocast_dtype` runs the model under torch.autocast.
     """
     device = torch.device(device)
-    dtype = _resolve_autocast_dtype(autocast_dtype)
+    dtype = resolve_autocast_dtype(autocast_dtype)
     if bbox_aug:
         from .bbox_aug import im_detect_bbox_aug  # only needed (and importable) with TTA
     model.eval()
@@ -84,8 +71,7 @@ def compute_on_dataset(
     cpu_device = torch.device("cpu")
     for batch in tqdm(data_loader, disable=not is_main_process()):
         images, _targets, image_ids = batch
-        amp = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-        with torch.no_grad(), amp:
+        with torch.no_grad(), autocast(device.type, dtype):
             if timer:
                 _sync_device(device)
                 timer.tic()

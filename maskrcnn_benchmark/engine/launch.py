@@ -82,6 +82,11 @@ def setup_run(args: argparse.Namespace, cfg, output_dir: str, distributed: bool)
     return logger
 
 
+def box_only_of(cfg) -> bool:
+    """Whether a model returns proposals only (RPN-only; RetinaNet's boxes are detections)."""
+    return cfg.MODEL.RPN_ONLY and not cfg.MODEL.RETINANET_ON
+
+
 def iou_types_of(cfg) -> Tuple[str, ...]:
     """The evaluation tasks of a model: bbox, plus segm / keypoints when it predicts them."""
     return ("bbox",) + (("segm",) if cfg.MODEL.MASK_ON else ()) + (("keypoints",) if cfg.MODEL.KEYPOINT_ON else ())
@@ -92,11 +97,11 @@ def run_test(cfg, model: torch.nn.Module, distributed: bool, output_dir: str) ->
     original's run_test); returns the per-dataset results (None on non-main processes)."""
     from ..data import make_data_loader
     from .inference import inference
-    from .trainer import autocast_dtype
+    from .precision import autocast_dtype
 
-    if distributed:
-        model = getattr(model, "module", model)
-    torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    model = getattr(model, "module", model)  # evaluation runs the bare model (DDP is for training)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     names = list(cfg.DATASETS.TEST)
     folders = [os.path.join(output_dir, "inference", name) if output_dir else None for name in names]
     for folder in folders:
@@ -107,7 +112,7 @@ def run_test(cfg, model: torch.nn.Module, distributed: bool, output_dir: str) ->
     for name, folder, loader in zip(names, folders, loaders):
         results.append(inference(
             model, loader, dataset_name=name, iou_types=iou_types_of(cfg),
-            box_only=False if cfg.MODEL.RETINANET_ON else cfg.MODEL.RPN_ONLY, bbox_aug=cfg.TEST.BBOX_AUG.ENABLED,
+            box_only=box_only_of(cfg), bbox_aug=cfg.TEST.BBOX_AUG.ENABLED,
             device=cfg.MODEL.DEVICE, expected_results=cfg.TEST.EXPECTED_RESULTS,
             expected_results_sigma_tol=cfg.TEST.EXPECTED_RESULTS_SIGMA_TOL, output_folder=folder,
             per_class_ap=cfg.TEST.PER_CLASS_AP, autocast_dtype=autocast_dtype(cfg),

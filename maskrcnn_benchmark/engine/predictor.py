@@ -18,7 +18,6 @@ score, with "scores", "labels" (contiguous ids; names in predictor.class_names) 
 predicts them, "mask" (pasted at image size: bool [N, 1, H, W], or uint8 0..255 probabilities when
 mask_threshold < 0) and "keypoints" (PersonKeypoints in image pixels, with "logits" scores).
 """
-import contextlib
 import logging
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -39,7 +38,7 @@ from ..utils.checkpoint import DetectronCheckpointer
 from ..utils.visualization import vis_keypoints  # noqa: F401  (the original module exported it)
 from .class_names import COCO_CATEGORIES, resolve_class_names
 from .predictor_inputs import check_image, to_rgb_pil
-from .trainer import autocast_dtype
+from .precision import autocast, autocast_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -136,16 +135,11 @@ class Predictor:
             height, width = math.ceil(height / divisor) * divisor, math.ceil(width / divisor) * divisor
         return height, width
 
-    def _autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
-
     @torch.no_grad()
     def _predict_batch(self, pil_images: list) -> List[BoxList]:
         tensors = [self.transform(image)[0] for image in pil_images]
         image_list = to_image_list(tensors, self.cfg.DATALOADER.SIZE_DIVISIBILITY).to(self.device)
-        with self._autocast():
+        with autocast(self.device.type, self.autocast_dtype):
             outputs = self.model(image_list)
         return [self._postprocess(output, image.size) for output, image in zip(outputs, pil_images)]
 

@@ -9,28 +9,20 @@ BASE_LR * WARMUP_FACTOR, as in the original).
 import datetime
 import json
 import logging
+import math
 import os
 import random
 import time
 import warnings
 from contextlib import nullcontext
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import torch
 import torch.distributed as dist
 
 from ..utils.comm import get_world_size, is_main_process
 from ..utils.metric_logger import MetricLogger
-
-AUTOCAST_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def autocast_dtype(cfg) -> Optional[torch.dtype]:
-    """The autocast dtype of cfg.DTYPE (None for float32), with a clear error for other values."""
-    if cfg.DTYPE not in AUTOCAST_DTYPES:
-        raise ValueError(f"DTYPE must be one of {sorted(AUTOCAST_DTYPES)}, got {cfg.DTYPE!r}")
-    return AUTOCAST_DTYPES[cfg.DTYPE]
-
+from .precision import autocast, autocast_dtype
 
 def reduce_loss_dict(loss_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """The mean of each loss over all processes (for logging), available on every process; the
@@ -50,7 +42,7 @@ class NonFiniteLossError(FloatingPointError):
 
 def _check_finite(losses: Dict[str, torch.Tensor], iteration: int) -> None:
     values = {k: float(v) for k, v in losses.items()}
-    if all(torch.isfinite(torch.tensor(list(values.values()))).tolist()):
+    if all(math.isfinite(v) for v in values.values()):
         return
     terms = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
     raise NonFiniteLossError(
@@ -115,14 +107,14 @@ def _as_tuples(value):
 def _validate(cfg, model, data_loader_val, device, iteration: int, logger, writer: _MetricsWriter) -> None:
     """COCO evaluation of the current model on the validation loader(s); back in train mode after."""
     from .inference import inference  # imported here: evaluation pulls in pycocotools
-    from .launch import iou_types_of
+    from .launch import box_only_of, iou_types_of
 
     loaders = data_loader_val if isinstance(data_loader_val, (list, tuple)) else [data_loader_val]
     model_to_eval = getattr(model, "module", model)
     for k, loader in enumerate(loaders):
         result = inference(
             model_to_eval, loader, dataset_name=f"[Validation {k}]" if len(loaders) > 1 else "[Validation]",
-            iou_types=iou_types_of(cfg), box_only=cfg.MODEL.RPN_ONLY and not cfg.MODEL.RETINANET_ON, device=device,
+            iou_types=iou_types_of(cfg), box_only=box_only_of(cfg), device=device,
             expected_results=(), output_folder=None, autocast_dtype=autocast_dtype(cfg),
         )
         if result is not None and is_main_process():
@@ -175,6 +167,13 @@ def do_train(
     batches = iter(data_loader)
     if "rng_state" in arguments:
         _set_rng_state(arguments.pop("rng_state"))
+
+    def save(name: str) -> None:
+        # Everything a resumed run needs besides model, optimizer and scheduler.
+        if scaler.is_enabled():
+            arguments["scaler"] = scaler.state_dict()
+        checkpointer.save(name, **arguments, rng_state=_rng_state())
+
     start_training_time = end = time.time()
     for iteration in range(start_iter + 1, max_iter + 1):
         data_time = 0.0
@@ -188,7 +187,7 @@ def do_train(
             # DDP: all-reduce the gradients once per iteration, on the last micro-batch.
             sync = micro == accumulate - 1 or not hasattr(model, "no_sync")
             with (nullcontext() if sync else model.no_sync()):
-                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                with autocast(device.type, amp_dtype):
                     loss_dict = model(images, targets)
                 losses = sum(loss.float() for loss in loss_dict.values())
                 reduced = reduce_loss_dict(loss_dict)
@@ -209,8 +208,6 @@ def do_train(
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
             scheduler.step()
         arguments["iteration"] = iteration
-        if scaler.is_enabled():
-            arguments["scaler"] = scaler.state_dict()
 
         batch_time = time.time() - end
         end = time.time()
@@ -232,12 +229,12 @@ def do_train(
             values = {name: meter.median for name, meter in meters.meters.items()}
             writer.write(iteration, {**values, "lr": lr, "eta_seconds": eta_seconds, "max_mem_mb": memory_mb})
         if checkpoint_period > 0 and iteration % checkpoint_period == 0 and iteration != max_iter:
-            checkpointer.save(f"model_{iteration:07d}", **arguments, rng_state=_rng_state())
+            save(f"model_{iteration:07d}")
         if data_loader_val is not None and test_period > 0 and iteration % test_period == 0:
             _validate(cfg, model, data_loader_val, device, iteration, logger, writer)
             end = time.time()  # validation time is not training time
     if max_iter > start_iter:
-        checkpointer.save("model_final", **arguments, rng_state=_rng_state())
+        save("model_final")
     writer.close()
     total_time = time.time() - start_training_time
     done = max(max_iter - start_iter, 1)
