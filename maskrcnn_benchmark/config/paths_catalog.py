@@ -91,9 +91,6 @@ class DatasetCatalog:
         "cityscapes_mask_instance_val": _cityscapes("val", "mask"),
         "cityscapes_mask_instance_minival": _cityscapes("val", "mask", mini=10),
     }
-    # Names registered with register_coco(); resolved as COCO-format whatever the name says.
-    _COCO_FORMAT: set = set()
-
     @staticmethod
     def data_dir() -> str:
         """The data folder as an absolute path ($MASKRCNN_DATASETS overrides DATA_DIR)."""
@@ -106,7 +103,6 @@ class DatasetCatalog:
         Relative paths are taken relative to the data folder; absolute paths are kept.
         """
         DatasetCatalog.DATASETS[name] = _coco(img_dir, ann_file)
-        DatasetCatalog._COCO_FORMAT.add(name)
 
     @staticmethod
     def get(name: str) -> Dict[str, Any]:
@@ -116,20 +112,23 @@ class DatasetCatalog:
             raise RuntimeError(f"Dataset not available: {name!r}. Known datasets: {known}")
         data_dir = DatasetCatalog.data_dir()
         attrs = copy.deepcopy(DatasetCatalog.DATASETS[name])
-        if name in DatasetCatalog._COCO_FORMAT or "coco" in name or name.startswith("synthetic_"):
+        # The factory follows the entry's fields, whatever the name says (register_coco() accepts any
+        # name): an annotation json -> COCO format (COCO, the *_cocostyle conversions, the synthetic
+        # sets, registered datasets); a VOC folder and split; Cityscapes image and annotation folders.
+        if "ann_file" in attrs:
             args = {
                 "root": os.path.join(data_dir, attrs["img_dir"]),
                 "ann_file": os.path.join(data_dir, attrs["ann_file"]),
             }
             return {"factory": "COCODataset", "args": args}
-        if "voc" in name:
+        if "data_dir" in attrs and "split" in attrs:
             args = {"data_dir": os.path.join(data_dir, attrs["data_dir"]), "split": attrs["split"]}
             return {"factory": "PascalVOCDataset", "args": args}
-        if "cityscapes" in name:
+        if "ann_dir" in attrs:
             attrs["img_dir"] = os.path.join(data_dir, attrs["img_dir"])
             attrs["ann_dir"] = os.path.join(data_dir, attrs["ann_dir"])
             return {"factory": "CityScapesDataset", "args": attrs}
-        raise RuntimeError(f"Dataset not available: {name!r} (no factory matches its name)")
+        raise RuntimeError(f"Dataset not available: {name!r} (no dataset factory matches its entry {attrs})")
 
 
 class ModelCatalog:

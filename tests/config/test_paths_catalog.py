@@ -69,7 +69,6 @@ def test_register_coco_any_name(monkeypatch, tmp_path):
         assert entry["args"]["ann_file"] == str(tmp_path / "abs" / "train.json")  # absolute kept
     finally:
         DatasetCatalog.DATASETS.pop("my_shapes_train")
-        DatasetCatalog._COCO_FORMAT.discard("my_shapes_train")
 
 
 def test_unknown_dataset_lists_known_names():

@@ -45,7 +45,6 @@ def _isolated_catalog(monkeypatch):
     """Registrations made by a test stay in that test."""
     catalog = data_build.dataset_catalog_of(default_cfg)
     monkeypatch.setattr(catalog, "DATASETS", dict(catalog.DATASETS))
-    monkeypatch.setattr(catalog, "_COCO_FORMAT", set(catalog._COCO_FORMAT))
     monkeypatch.setitem(sys.modules, CATALOG_MODULE, sys.modules[CATALOG_MODULE])
 
 
