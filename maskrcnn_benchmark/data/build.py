@@ -68,10 +68,11 @@ def build_dataset(
     datasets = []
     for name in dataset_list:
         data = dataset_catalog.get(name)  # unknown names: the catalog's own error
-        if name.startswith("synthetic_"):
-            # Generated on first use; imported here so that the package does not depend on it.
-            from .datasets.synthetic import ensure_synthetic_dataset
+        # The embedded synthetic sets are generated on first use (imported here so that the package
+        # does not depend on the generator); a dataset of the user's may have a "synthetic_" name too.
+        from .datasets.synthetic import SYNTHETIC_DATASETS, ensure_synthetic_dataset
 
+        if name in SYNTHETIC_DATASETS:
             ensure_synthetic_dataset(name, _catalog_data_dir(dataset_catalog))
         factory_name = data["factory"]
         factory = getattr(D, factory_name, None)

@@ -258,3 +258,11 @@ def test_workers_load_the_same_batches(cfg):
     batches = list(loader)
     assert [list(ids) for _, _, ids in batches] == _index_batches(loader)
     assert all(torch.is_tensor(images.tensors) for images, _, _ in batches)
+
+
+def test_a_registered_dataset_may_have_a_synthetic_name(cfg):
+    # Only the embedded synthetic sets are generated on first use; "synthetic_*" of a user is plain data.
+    cfg.DATASETS.REGISTER_COCO = [["synthetic_mine", *cfg.DATASETS.REGISTER_COCO[0][1:]]]
+    cfg.DATASETS.TEST = ("synthetic_mine",)
+    (loader,) = make_data_loader(cfg, is_train=False)
+    assert len(loader.dataset) == 10
