@@ -17,6 +17,7 @@ import torch
 
 from ..structures.bounding_box import BoxList
 from ..structures.keypoint import PersonKeypoints
+from .cv2_util import findContours
 
 Color = Tuple[int, int, int]
 
@@ -74,12 +75,11 @@ def draw_predictions(
             color = np.array(color_for_label(label), dtype=np.float32)
             region = mask.astype(bool)
             canvas[region] = (canvas[region] * (1 - mask_alpha) + color * mask_alpha).astype(np.uint8)
-            contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            contours, _ = findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(canvas, contours, -1, color_for_label(label), 1)
-    boxes = prediction.convert("xyxy").bbox.round().to(torch.int64).tolist()
-    for k, ((x1, y1, x2, y2), label) in enumerate(zip(boxes, labels)):
+    for k, ((x1, y1, x2, y2), label) in enumerate(zip(_int_boxes(prediction.convert("xyxy").bbox), labels)):
         color = color_for_label(label)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1)  # box then its label, box by box
         name = class_names[label] if class_names is not None and 0 <= label < len(class_names) else str(label)
         text = name if scores is None else f"{name} {scores[k]:.2f}"
         (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
@@ -147,8 +147,6 @@ def overlay_boxes(image: np.ndarray, boxes: torch.Tensor, colors: Sequence, thic
 def overlay_mask_contours(image: np.ndarray, masks: torch.Tensor, colors: Sequence, thickness: int = 3) -> np.ndarray:
     """Outlines of binary masks [N, 1, H, W] or [N, H, W] (image size; non-zero = inside), one colour
     each, as the original demo drew them (all contours, including holes); returns `image`."""
-    from .cv2_util import findContours
-
     if masks.dim() == 4:
         masks = masks[:, 0]
     for mask, color in zip(masks.cpu(), colors):
