@@ -382,6 +382,7 @@ def test_synthetic_names_are_generated_first(tmp_path, monkeypatch):
 
     fake = types.ModuleType("maskrcnn_benchmark.data.datasets.synthetic")
     fake.ensure_synthetic_dataset = ensure_synthetic_dataset
+    fake.SYNTHETIC_DATASETS = {"synthetic_shapes_train": ("shapes", "train")}
     monkeypatch.setitem(sys.modules, fake.__name__, fake)
     entry = _coco_entry(str(tmp_path / "ann.json"), str(tmp_path / "images"))
     catalog = _Catalog({"synthetic_shapes_train": entry})
