@@ -8,6 +8,7 @@ Restarting the same command continues from OUTPUT_DIR/last_checkpoint (model, op
 GradScaler, iteration and data order). SOLVER.IMS_PER_BATCH is the batch over all processes.
 """
 import argparse
+import logging
 import os
 
 import torch
@@ -19,9 +20,11 @@ from maskrcnn_benchmark.engine.launch import (
 from maskrcnn_benchmark.engine.trainer import do_train
 from maskrcnn_benchmark.modeling.detector import build_detection_model
 from maskrcnn_benchmark.solver import make_lr_scheduler, make_optimizer
+from maskrcnn_benchmark.solver.resume import apply_schedule_settings, schedule_settings
 from maskrcnn_benchmark.utils.checkpoint import DetectronCheckpointer
 from maskrcnn_benchmark.utils.comm import get_rank, synchronize
 from maskrcnn_benchmark.utils.miscellaneous import save_config, save_labels
+from maskrcnn_benchmark.utils.output_lock import OutputDirLock
 
 
 def train(cfg, local_rank: int, distributed: bool):
@@ -44,8 +47,21 @@ def train(cfg, local_rank: int, distributed: bool):
     bare_model = model.module if distributed else model
     checkpointer = DetectronCheckpointer(cfg, bare_model, optimizer, scheduler, output_dir, save_to_disk=get_rank() == 0)
     if checkpointer.has_checkpoint():
-        # Resuming this OUTPUT_DIR: model, optimizer, scheduler, GradScaler, iteration, generators.
+        # Resuming this OUTPUT_DIR: model, optimizer state, iteration, GradScaler, generators; the
+        # schedule (learning rates, steps, weight decay...) is the config's, which config.yml records.
+        settings = schedule_settings(optimizer, scheduler)
         arguments.update(checkpointer.load(cfg.MODEL.WEIGHT))
+        changes = apply_schedule_settings(settings, optimizer, scheduler)
+        if changes:
+            logging.getLogger("maskrcnn_benchmark.trainer").warning(
+                "Resuming at iteration %d with the config's schedule, which differs from the checkpoint's:\n  %s",
+                arguments["iteration"], "\n  ".join(changes),
+            )
+        if arguments["iteration"] >= cfg.SOLVER.MAX_ITER:
+            logging.getLogger("maskrcnn_benchmark.trainer").warning(
+                "The checkpoint is at iteration %d and SOLVER.MAX_ITER is %d: nothing left to train "
+                "(raise SOLVER.MAX_ITER to train longer).", arguments["iteration"], cfg.SOLVER.MAX_ITER,
+            )
     else:
         # Starting: MODEL.WEIGHT only initialises the model. The original also restored the
         # optimizer, scheduler and iteration stored in it, so fine-tuning from a finished run started
@@ -75,6 +91,8 @@ def main() -> None:
         args.skip_test = True
     cfg = load_config(args)
     distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
+    # One training per OUTPUT_DIR, taken before anything is written there (log, config, checkpoints).
+    lock = OutputDirLock(cfg.OUTPUT_DIR).acquire() if get_rank() == 0 and cfg.OUTPUT_DIR else None
     logger = setup_run(args, cfg, cfg.OUTPUT_DIR, distributed)
     output_config_path = os.path.join(cfg.OUTPUT_DIR, "config.yml")
     if get_rank() == 0:
@@ -84,6 +102,8 @@ def main() -> None:
     if not args.skip_test:
         run_test(cfg, model, distributed, cfg.OUTPUT_DIR)
     synchronize()
+    if lock is not None:
+        lock.release()
 
 
 if __name__ == "__main__":

@@ -256,6 +256,11 @@ _C.SOLVER.ACCUMULATE_GRAD_ITERS = 1
 _C.SOLVER.CLIP_GRAD_NORM = 0.0
 # (added) Log (and write metrics.json lines) every LOG_PERIOD iterations (the original: 20).
 _C.SOLVER.LOG_PERIOD = 20
+# (added) Stop training (before the step is applied) when the total loss exceeds this multiple of the
+# run's reference loss (the median of its first 20 batches), as well as on NaN/inf losses. A checkpoint
+# becomes OUTPUT_DIR/last_checkpoint only once the next loss computed with its weights passed this
+# check, so rerunning a stopped run resumes from healthy weights. 0 = stop on NaN/inf losses only.
+_C.SOLVER.DIVERGENCE_RATIO = 100.0
 
 # ---------------------------------------------------------------------------- test
 _C.TEST = CN()
@@ -296,6 +301,7 @@ ADDED_KEYS: tuple = (
     "SEED",
     "SOLVER.ACCUMULATE_GRAD_ITERS",
     "SOLVER.CLIP_GRAD_NORM",
+    "SOLVER.DIVERGENCE_RATIO",
     "SOLVER.LOG_PERIOD",
     "TEST.PER_CLASS_AP",
 )

@@ -9,9 +9,7 @@ BASE_LR * WARMUP_FACTOR, as in the original).
 import datetime
 import json
 import logging
-import math
 import os
-import random
 import time
 import warnings
 from contextlib import nullcontext
@@ -22,7 +20,11 @@ import torch.distributed as dist
 
 from ..utils.comm import get_world_size, is_main_process
 from ..utils.metric_logger import MetricLogger
+from .confirmed_checkpoints import ConfirmedCheckpoints, all_finite
+from .loss_guard import LossGuard, NonFiniteLossError
 from .precision import autocast, autocast_dtype
+from .rng_state import gather_rng_states, restore_rng_state
+
 
 def reduce_loss_dict(loss_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """The mean of each loss over all processes (for logging), available on every process; the
@@ -34,22 +36,6 @@ def reduce_loss_dict(loss_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
     values = torch.stack([loss_dict[k].detach().float() for k in names])
     dist.all_reduce(values)
     return dict(zip(names, values / world_size))
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or infinite; training stops before the optimizer applies that step."""
-
-
-def _check_finite(losses: Dict[str, torch.Tensor], iteration: int) -> None:
-    values = {k: float(v) for k, v in losses.items()}
-    if all(math.isfinite(v) for v in values.values()):
-        return
-    terms = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-    raise NonFiniteLossError(
-        f"Loss is not finite at iteration {iteration} ({terms}). Training stopped before this step was "
-        f"applied; the checkpoints already written are untouched. Lower SOLVER.BASE_LR, lengthen "
-        f"SOLVER.WARMUP_ITERS, set SOLVER.CLIP_GRAD_NORM, or check the annotations of this batch."
-    )
 
 
 class _MetricsWriter:
@@ -81,27 +67,6 @@ class _MetricsWriter:
     def close(self) -> None:
         if self.tensorboard is not None:
             self.tensorboard.close()
-
-
-def _rng_state() -> Dict[str, Any]:
-    """The random generators the model draws from (box samplers, proposal shuffles): saved with each
-    checkpoint so that a resumed run continues exactly as an uninterrupted one would."""
-    state: Dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(_as_tuples(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _as_tuples(value):
-    # random.setstate needs tuples; a checkpoint may hand back lists.
-    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def _validate(cfg, model, data_loader_val, device, iteration: int, logger, writer: _MetricsWriter) -> None:
@@ -161,18 +126,20 @@ def do_train(
     max_iter = len(data_loader) // accumulate
     start_iter = int(arguments["iteration"])
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    guard = LossGuard(cfg.SOLVER.DIVERGENCE_RATIO, arguments.pop("reference_loss", None))
+    checkpoints = ConfirmedCheckpoints(checkpointer)
     model.train()
     # Created before the generators are restored: making a DataLoader iterator draws a seed from
     # torch's generator, which an uninterrupted run did at the start too.
     batches = iter(data_loader)
-    if "rng_state" in arguments:
-        _set_rng_state(arguments.pop("rng_state"))
+    restore_rng_state(arguments)
 
-    def save(name: str) -> None:
+    def save(name: str, confirmed: bool) -> None:
         # Everything a resumed run needs besides model, optimizer and scheduler.
         if scaler.is_enabled():
             arguments["scaler"] = scaler.state_dict()
-        checkpointer.save(name, **arguments, rng_state=_rng_state())
+        extra = {"reference_loss": guard.reference} if guard.reference is not None else {}
+        checkpoints.save(name, confirmed, **arguments, **extra, rng_states=gather_rng_states())
 
     start_training_time = end = time.time()
     for iteration in range(start_iter + 1, max_iter + 1):
@@ -191,10 +158,15 @@ def do_train(
                     loss_dict = model(images, targets)
                 losses = sum(loss.float() for loss in loss_dict.values())
                 reduced = reduce_loss_dict(loss_dict)
-                _check_finite(reduced, iteration)
+                try:
+                    guard.check(reduced, iteration)
+                except NonFiniteLossError as e:
+                    raise _stopped(e, checkpoints) from None
                 scaler.scale(losses / accumulate).backward()
             for name, value in reduced.items():
                 loss_sums[name] = loss_sums.get(name, 0.0) + value.float() / accumulate
+        # The weights of the last checkpoint gave healthy losses: it becomes the one to resume from.
+        checkpoints.confirm()
 
         if clip_norm > 0:
             scaler.unscale_(optimizer)
@@ -229,17 +201,35 @@ def do_train(
             values = {name: meter.median for name, meter in meters.meters.items()}
             writer.write(iteration, {**values, "lr": lr, "eta_seconds": eta_seconds, "max_mem_mb": memory_mb})
         if checkpoint_period > 0 and iteration % checkpoint_period == 0 and iteration != max_iter:
-            save(f"model_{iteration:07d}")
+            save(f"model_{iteration:07d}", confirmed=False)
         if data_loader_val is not None and test_period > 0 and iteration % test_period == 0:
             _validate(cfg, model, data_loader_val, device, iteration, logger, writer)
             end = time.time()  # validation time is not training time
     if max_iter > start_iter:
-        save("model_final")
+        # No later loss checks the last step's weights; finite ones are taken as healthy.
+        healthy = all_finite(params)
+        save("model_final", confirmed=healthy)
+        if not healthy:
+            raise _stopped(NonFiniteLossError(f"The weights are not finite after iteration {max_iter}."), checkpoints)
     writer.close()
     total_time = time.time() - start_training_time
     done = max(max_iter - start_iter, 1)
     logger.info(
         "Total training time: %s (%.4f s / it)", datetime.timedelta(seconds=int(total_time)), total_time / done
+    )
+
+
+def _stopped(error: NonFiniteLossError, checkpoints: ConfirmedCheckpoints) -> NonFiniteLossError:
+    """The error that stops a diverging run, saying what a rerun of the same command does."""
+    resume_from = checkpoints.discard()
+    where = (
+        f"it resumes from {resume_from}, the last checkpoint whose weights still gave healthy losses"
+        if resume_from else "no checkpoint had proved healthy yet, so it starts from the beginning"
+    )
+    return NonFiniteLossError(
+        f"{error} Training stopped before this step was applied. Lower SOLVER.BASE_LR (or lengthen "
+        f"SOLVER.WARMUP_ITERS, set SOLVER.CLIP_GRAD_NORM, check the annotations of this batch) and run the "
+        f"same command again: {where}, with the new settings."
     )
 
 

@@ -65,9 +65,10 @@ class Checkpointer:
         self.logger = logger or logging.getLogger(__name__)
         self.trusted = trusted
 
-    def save(self, name: str, **kwargs) -> None:
-        """Write {save_dir}/{name}.pth and point last_checkpoint at it (no-op without save_dir or
-        save_to_disk, e.g. on non-main processes)."""
+    def save(self, name: str, tag_last: bool = True, **kwargs) -> None:
+        """Write {save_dir}/{name}.pth and, if tag_last, point last_checkpoint at it (no-op without
+        save_dir or save_to_disk, e.g. on non-main processes). The trainer passes tag_last=False and
+        tags the file once the loss computed with its weights proved healthy."""
         if not self.save_dir or not self.save_to_disk:
             return
         data: Dict[str, Any] = {"model": self.model.state_dict()}
@@ -79,7 +80,8 @@ class Checkpointer:
         save_file = os.path.join(self.save_dir, f"{name}.pth")
         self.logger.info("Saving checkpoint to %s", save_file)
         atomic_write(save_file, lambda f: torch.save(data, f))
-        self.tag_last_checkpoint(save_file)
+        if tag_last:
+            self.tag_last_checkpoint(save_file)
 
     def load(self, f: Optional[str] = None, use_latest: bool = True) -> Dict[str, Any]:
         """Restore from `f`, or from the last checkpoint of save_dir if there is one and use_latest.

@@ -121,14 +121,62 @@ class _LossModel(torch.nn.Module):
         return {"loss_a": (self.weight * images.tensors.mean()).sum() * scale, "loss_b": (self.weight ** 2).sum()}
 
 
-def test_non_finite_loss_stops_before_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_non_finite_loss_stops_before_the_step_and_keeps_the_last_healthy_checkpoint(tmp_path):
     c = _cfg(tmp_path, "SOLVER.MAX_ITER", 8)
     model = _LossModel(nan_at=5)
-    with pytest.raises(NonFiniteLossError, match=r"iteration 5 .*loss_a=nan.*loss_b="):
+    with pytest.raises(NonFiniteLossError, match=r"iteration 5 .*loss_a=nan.*loss_b=.*resumes from .*model_0000002"):
         _train(c, [_batch(0)] * 8, checkpoint_period=2, model=model)
-    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["model_0000002.pth", "model_0000004.pth"]
-    assert (tmp_path / "last_checkpoint").read_text().strip().endswith("model_0000004.pth")
+    # model_0000004 holds the weights the NaN loss was computed with: it never became the checkpoint
+    # to resume from, and is deleted; model_0000002's weights gave the healthy loss of iteration 3.
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["model_0000002.pth"]
+    assert (tmp_path / "last_checkpoint").read_text().strip().endswith("model_0000002.pth")
     assert torch.isfinite(model.weight).all()
+
+
+class _SpikeModel(_LossModel):
+    """Finite losses that explode (x1e21) from call `spike_at` on, as when BASE_LR is far too high."""
+
+    def __init__(self, spike_at):
+        super().__init__()
+        self.spike_at = spike_at
+
+    def forward(self, images, targets):
+        losses = super().forward(images, targets)
+        if self.calls >= self.spike_at:
+            losses["loss_b"] = losses["loss_b"] * 1e21
+        return losses
+
+
+@pytest.mark.parametrize("spike_at, expected_left", [(7, ["model_0000002.pth", "model_0000004.pth"]), (2, [])])
+def test_an_exploding_finite_loss_stops_the_run_and_its_checkpoint_is_not_the_one_to_resume(
+    tmp_path, spike_at, expected_left
+):
+    c = _cfg(tmp_path, "SOLVER.MAX_ITER", 10)
+    with pytest.raises(NonFiniteLossError, match=rf"diverging at iteration {spike_at}.*run the same command again"):
+        _train(c, [_batch(0)] * 10, checkpoint_period=2, model=_SpikeModel(spike_at))
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == expected_left
+    if expected_left:
+        assert (tmp_path / "last_checkpoint").read_text().strip().endswith(expected_left[-1])
+    else:
+        assert not (tmp_path / "last_checkpoint").exists()
+
+
+def test_divergence_ratio_zero_only_stops_on_non_finite_losses(tmp_path):
+    # (BASE_LR 0: the exploded losses leave the weights finite.)
+    c = _cfg(tmp_path, "SOLVER.MAX_ITER", 4, "SOLVER.DIVERGENCE_RATIO", 0.0, "SOLVER.BASE_LR", 0.0)
+    _, _, _, arguments = _train(c, [_batch(0)] * 4, model=_SpikeModel(3))
+    assert arguments["iteration"] == 4
+
+
+def test_the_reference_loss_is_kept_across_a_resume(tmp_path):
+    # Reference measured on the first 20 iterations of the first run; the resumed run (whose own
+    # losses are all 1e21 times larger) is stopped at its first iteration.
+    c = _cfg(tmp_path, "SOLVER.MAX_ITER", 20)
+    _train(c, [_batch(0)] * 20, model=_LossModel())
+    saved = torch.load(tmp_path / "model_final.pth", weights_only=True)
+    assert saved["reference_loss"] > 0 and len(saved["rng_states"]) == 1
+    with pytest.raises(NonFiniteLossError, match="diverging at iteration 21"):
+        _train(_cfg(tmp_path, "SOLVER.MAX_ITER", 22), [_batch(0)] * 22, model=_SpikeModel(1))
 
 
 def test_gradient_accumulation_steps_once_per_iteration_and_clipping_bounds_the_update(tmp_path):
