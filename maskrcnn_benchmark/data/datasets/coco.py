@@ -8,10 +8,11 @@ Targets carry the fields "labels" (int64, contiguous 1..K in sorted json categor
 "masks" (SegmentationMask; "poly" mode, or "mask" mode for an image whose annotations include RLE
 masks) when the dataset has segmentations, and "keypoints" (PersonKeypoints) when it has keypoints.
 Crowd annotations (iscrowd=1) never become targets (they stay in `coco` for the evaluator).
+
+The annotation file is validated once, when the dataset is built (see coco_validation): `coco`, the
+pycocotools COCO the evaluator and the tools read, and the training targets both come from the
+cleaned json, so what DATASETS.ON_BAD_INPUT "skip" drops is dropped everywhere.
 """
-import contextlib
-import io
-import json
 import logging
 import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
@@ -19,12 +20,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 import torch
 from PIL import Image
 from pycocotools import mask as mask_utils
-from pycocotools.coco import COCO
 
 from ...structures.bounding_box import BoxList
 from ...structures.keypoint import PersonKeypoints
 from ...structures.segmentation_mask import SegmentationMask
-from .coco_validation import NUM_PERSON_KEYPOINTS, check_annotations, check_on_bad_input
+from .coco_problems import SKIP_HINT, ValidationReport
+from .coco_validation import NUM_PERSON_KEYPOINTS, check_on_bad_input, coco_from_dict, validate_coco_file
 
 logger = logging.getLogger(__name__)
 
@@ -56,20 +57,8 @@ def has_valid_annotation(anno: Sequence[dict]) -> bool:
     return _count_visible_keypoints(anno) >= min_keypoints_per_image
 
 
-def _load_coco(ann_file: str) -> COCO:
-    """pycocotools COCO from a json file, with readable errors and its prints sent to the log."""
-    try:
-        with open(ann_file) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{ann_file}: not valid JSON: {e}") from e
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise ValueError(f"{ann_file}: not a COCO annotation file (no 'images' list at the top level)")
-    coco = COCO()
-    coco.dataset = data
-    with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress
-        coco.createIndex()
-    return coco
+class ImageSizeMismatch(ValueError):
+    """A decoded image whose size is not the width/height of its entry in the annotation file."""
 
 
 def _segmentation_to_rle(segm: Any, height: int, width: int) -> dict:
@@ -92,11 +81,16 @@ class COCODataset(torch.utils.data.Dataset):
             readable one (with on_bad_input "skip"). False for testing: keep every image; an
             unreadable image always raises.
         transforms: called as `transforms(image, target)`, returns both.
-        on_bad_input: "skip" (report and drop malformed annotations, skip unreadable training
-            images) or "error" (raise at the first one).
+        on_bad_input: "skip" (report and drop malformed entries of the annotation file, skip
+            unreadable training images or ones whose size differs from the file's) or "error"
+            (raise at the first one).
 
     Items are `(image, target, index)`: the PIL RGB image (or what transforms makes of it), the
     target BoxList and the dataset index of the returned image.
+
+    `coco` is a pycocotools COCO of the validated annotation file (what the evaluator and the tools
+    read); `validation_report` (a ValidationReport) and `bad_input_counts` ({problem kind: count})
+    say what validation dropped.
     """
 
     def __init__(
@@ -115,7 +109,9 @@ class COCODataset(torch.utils.data.Dataset):
         self.ann_file = ann_file
         self.root = root
         self.remove_images_without_annotations = remove_images_without_annotations
-        self.coco = _load_coco(ann_file)
+        validated = validate_coco_file(ann_file, on_bad_input)
+        self.validation_report: ValidationReport = validated.report
+        self.coco = coco_from_dict(validated.dataset)  # only validated ground truth, crowd included
 
         # Contiguous labels 1..K follow the sorted json category ids (0 is the background).
         self.json_category_id_to_contiguous_id: Dict[int, int] = {
@@ -126,11 +122,10 @@ class COCODataset(torch.utils.data.Dataset):
         }
         self.categories: Dict[int, str] = {cat["id"]: cat["name"] for cat in self.coco.cats.values()}
 
-        checked = check_annotations(self.coco, ann_file, on_bad_input)
-        self._annotations: Dict[int, List[dict]] = checked.per_image
-        self.has_masks = checked.has_masks
-        self.has_keypoints = checked.has_keypoints
-        self.bad_input_counts: Dict[str, int] = dict(checked.counts)
+        self._annotations: Dict[int, List[dict]] = validated.annotations_per_image
+        self.has_masks = validated.has_masks
+        self.has_keypoints = validated.has_keypoints
+        self.bad_input_counts: Dict[str, int] = dict(validated.report.counts)
 
         # Sorted for a deterministic index -> image mapping.
         ids = sorted(self.coco.imgs.keys())
@@ -174,19 +169,34 @@ class COCODataset(torch.utils.data.Dataset):
     # ------------------------------------------------------------------------------ images
     def _open(self, index: int) -> Image.Image:
         path = self.image_path(index)
+        info = self.get_img_info(index)
         try:
             with Image.open(path) as f:
+                # Checked before decoding: the boxes and masks are in the file's size, and the file's
+                # size bounds the memory an image may take.
+                if f.size != (info["width"], info["height"]):
+                    raise self._size_mismatch(path, info, f.size)
                 return f.convert("RGB")  # convert() forces the full decode, so corruption shows here
+        except ImageSizeMismatch:
+            raise
         except _IMAGE_ERRORS as e:
-            img_id = self.id_to_img_map[index]
             raise OSError(
-                f"cannot read image {path} (image id {img_id}, annotation file {self.ann_file}): "
+                f"cannot read image {path} (image id {info['id']}, annotation file {self.ann_file}): "
                 f"{type(e).__name__}: {e}"
             ) from e
 
+    def _size_mismatch(self, path: str, info: dict, size: Tuple[int, int]) -> ImageSizeMismatch:
+        training_with_error = self.remove_images_without_annotations and self.on_bad_input == "error"
+        hint = SKIP_HINT.replace("drop", "skip") if training_with_error else ""
+        return ImageSizeMismatch(
+            f"image {path} (image id {info['id']}, annotation file {self.ann_file}) is {size[0]}x{size[1]} "
+            f"(width x height) but the annotation file says {info['width']}x{info['height']}{hint}"
+        )
+
     def _read_image(self, idx: int) -> Tuple[Image.Image, int]:
-        """The image of `idx`; in training with on_bad_input "skip", an unreadable image is logged
-        and replaced by the next readable one (wrapping around), so the choice is deterministic."""
+        """The image of `idx`; in training with on_bad_input "skip", an unreadable image (or one
+        whose size is not the annotation file's) is logged and replaced by the next readable one
+        (wrapping around), so the choice is deterministic."""
         skip = self.remove_images_without_annotations and self.on_bad_input == "skip"
         if not skip:
             return self._open(idx), idx  # at test time a missing image cannot be evaluated: raise
@@ -197,7 +207,7 @@ class COCODataset(torch.utils.data.Dataset):
                 continue
             try:
                 return self._open(index), index
-            except OSError as e:
+            except (OSError, ImageSizeMismatch) as e:
                 self._unreadable.add(index)
                 self.num_unreadable_images += 1
                 logger.warning(

@@ -36,7 +36,7 @@ def _instances_json():
             {"id": 2, "file_name": "im2.png", "width": 20, "height": 50},
             {"id": 9, "file_name": "im9.png", "width": 30, "height": 30},  # no annotation
             {"id": 4, "file_name": "im4.png", "width": 30, "height": 20},  # crowd only
-            {"id": 6, "file_name": "im6.png", "width": 25, "height": 25},  # only a 1-px-wide box
+            {"id": 6, "file_name": "im6.png", "width": 25, "height": 25},  # no annotation
         ],
         "annotations": [
             {"id": 1, "image_id": 5, "category_id": 7, "bbox": [2, 3, 10, 5], "iscrowd": 0, "area": 50,
@@ -45,14 +45,10 @@ def _instances_json():
              "segmentation": [_square(30, 20, 20)]},
             {"id": 3, "image_id": 5, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1, "area": 25,
              "segmentation": rle},
-            {"id": 7, "image_id": 5, "category_id": 3, "bbox": [45, 35, 5, 5], "iscrowd": 0, "area": 25,
-             "segmentation": [_square(45, 35, 5)]},  # outside the image: removed by clip_to_image
             {"id": 4, "image_id": 2, "category_id": 3, "bbox": [1, 1, 5, 5], "iscrowd": 0, "area": 25,
              "segmentation": [_square(1, 1, 5)]},
             {"id": 5, "image_id": 4, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1, "area": 25,
              "segmentation": [_square(0, 0, 5)]},
-            {"id": 6, "image_id": 6, "category_id": 3, "bbox": [1, 1, 1, 4], "iscrowd": 0, "area": 4,
-             "segmentation": [[1, 1, 2, 1, 2, 5, 1, 5]]},
         ],
     }
 
@@ -77,12 +73,12 @@ def instances(tmp_path):
 def test_training_targets(instances):
     ann_file, root = instances
     ds = COCODataset(ann_file, root, remove_images_without_annotations=True)
-    assert ds.ids == [2, 5]  # 9 (none), 4 (crowd only), 6 (only a <= 1 px box) removed; sorted
+    assert ds.ids == [2, 5]  # 9 and 6 (none), 4 (crowd only) removed; sorted
     assert ds.id_to_img_map == {0: 2, 1: 5}
     img, target, idx = ds[1]
     assert idx == 1 and isinstance(img, Image.Image) and img.mode == "RGB" and img.size == (40, 30)
     assert isinstance(target, BoxList) and target.mode == "xyxy" and target.size == (40, 30)
-    # legacy xyxy: x2 = x + w - 1; box 2 clipped to (W-1, H-1); box 7 (outside) and the crowd box gone
+    # legacy xyxy: x2 = x + w - 1; box 2 clipped to (W-1, H-1); the crowd box is not a target
     assert target.bbox.tolist() == [[2, 3, 11, 7], [30, 20, 39, 29]]
     assert target.get_field("labels").tolist() == [2, 3]  # json 7 -> 2, 12 -> 3
     assert target.get_field("labels").dtype == torch.int64
@@ -112,7 +108,8 @@ def test_category_maps_and_names(instances):
     assert ds.contiguous_category_id_to_json_id == {1: 3, 2: 7, 3: 12}
     assert ds.categories == {12: "bird", 3: "cat", 7: "dog"}
     assert ds.class_names == ["__background", "cat", "dog", "bird"]
-    assert len(ds.coco.anns) == 7  # the evaluator's ground truth is untouched (crowd included)
+    assert len(ds.coco.anns) == 5  # the evaluator's ground truth: every valid annotation, crowd included
+    assert ds.coco.anns[3]["iscrowd"] == 1
 
 
 def test_transforms_receive_image_and_target(instances):
@@ -177,14 +174,38 @@ def _set(ann_id, **fields):
     return edit
 
 
+def _rle_of_another_size():
+    """An RLE string of a 20x40 mask declared as the 30x40 image's: its runs do not sum to 30*40."""
+    rle = mask_utils.encode(np.asfortranarray(np.ones((20, 40), np.uint8)))
+    return {"size": [30, 40], "counts": rle["counts"].decode("ascii")}
+
+
 BAD_ANNOTATIONS = {
     "few_points": (_set(1, segmentation=[[2, 3, 12, 3]]), "segmentation[0]", "[2, 3, 12, 3]"),
     "odd_count": (_set(1, segmentation=[[2, 3, 12, 3, 12, 8, 2]]), "segmentation[0]", "[2, 3, 12, 3, 12, 8, 2]"),
     "non_finite_polygon": (_set(1, segmentation=[[2, 3, 12, float("nan"), 12, 8, 2, 8]]), "segmentation[0]", "nan"),
+    "polygon_far_outside": (_set(1, segmentation=[[2, 3, 12, 3, 12, 1e9, 2, 8]]), "segmentation[0]", "1000000000.0"),
+    "string_in_polygon": (_set(1, segmentation=[[2, 3, 12, "3", 12, 8, 2, 8]]), "segmentation[0]", "'3'"),
     "negative_box": (_set(1, bbox=[2, 3, -10, 5]), "bbox", "[2, 3, -10, 5]"),
     "zero_size_box": (_set(1, bbox=[2, 3, 10, 0]), "bbox", "[2, 3, 10, 0]"),
+    "negative_zero_box": (_set(1, bbox=[2, 3, -0.0, 5]), "bbox", "-0.0"),
     "non_finite_box": (_set(1, bbox=[2, 3, float("inf"), 5]), "bbox", "inf"),
+    "huge_box": (_set(1, bbox=[2, 3, 1e308, 5]), "bbox", "1e+308"),
+    "three_value_box": (_set(1, bbox=[2, 3, 10]), "bbox", "[2, 3, 10]"),
+    "string_box": (_set(1, bbox="2,3,10,5"), "bbox", "'2,3,10,5'"),
+    "bool_in_box": (_set(1, bbox=[2, 3, True, 5]), "bbox", "True"),
+    "box_outside_the_image": (_set(1, bbox=[45, 35, 5, 5]), "bbox", "[45, 35, 5, 5]"),
+    "box_left_of_the_image": (_set(1, bbox=[-7, 3, 7, 5]), "bbox", "[-7, 3, 7, 5]"),  # ends at x = 0
     "unknown_category": (_set(1, category_id=99), "category_id", "99"),
+    "string_category": (_set(1, category_id="7"), "category_id", "'7'"),
+    "missing_segmentation": (_set(1, segmentation=None), "segmentation", "None"),
+    "garbage_rle": (_set(1, segmentation={"size": [30, 40], "counts": "garbage"}), "segmentation", "garbage"),
+    "rle_runs_do_not_sum": (_set(1, segmentation=_rle_of_another_size()), "segmentation", "'size': [30, 40]"),
+    "rle_of_wrong_size": (_set(1, segmentation={"size": [3, 4], "counts": [12]}), "segmentation", "[3, 4]"),
+    "segmentation_a_string": (_set(1, segmentation="polygon"), "segmentation", "'polygon'"),
+    "iscrowd_2": (_set(1, iscrowd=2), "iscrowd", "2"),
+    "negative_area": (_set(1, area=-5), "area", "-5"),
+    "nan_area": (_set(1, area=float("nan")), "area", "nan"),
 }
 
 
@@ -222,7 +243,7 @@ def test_bad_annotation_is_dropped_and_logged_once_with_skip(tmp_path, caplog, c
 def test_summary_counts_every_kind(tmp_path, caplog):
     data = _instances_json()
     _set(1, bbox=[2, 3, 0, 5])(data)
-    _set(2, category_id=42)(data)
+    _set(3, category_id=42)(data)  # crowd annotations are checked too
     _set(4, bbox=[1, 1, -1, 5])(data)
     ann_file, root = _write(tmp_path, data)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
@@ -230,8 +251,35 @@ def test_summary_counts_every_kind(tmp_path, caplog):
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "bbox: zero or negative width/height: 2" in record.getMessage()
     assert "category_id: not in the categories: 1" in record.getMessage()
-    assert ds.ids == [5]  # image 2 lost its only annotation; image 5 keeps only annotation 7,
-    assert len(ds[0][1]) == 0  # which lies outside the image and is clipped away
+    assert "3 annotation(s) dropped" in record.getMessage()
+    assert ds.ids == [5]  # image 2 lost its only annotation; image 5 keeps annotation 2
+    assert ds[0][1].get_field("labels").tolist() == [3]
+    assert sorted(ds.coco.anns) == [2, 5]  # the evaluator's ground truth lost the same three
+
+
+def test_an_image_whose_boxes_all_lie_outside_it_is_not_trained_on(tmp_path, caplog):
+    data = _instances_json()
+    _set(4, bbox=[20, 50, 5, 5])(data)  # image 2 is 20x50: the box starts below it
+    data["annotations"].append({"id": 8, "image_id": 2, "category_id": 3, "bbox": [-9, 1, 9, 5], "iscrowd": 0,
+                                "area": 45, "segmentation": [_square(1, 1, 5)]})  # ends at x2 = -1
+    ann_file, root = _write(tmp_path, data)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        ds = COCODataset(ann_file, root, remove_images_without_annotations=True)
+    assert ds.ids == [5] and len(ds[0][1]) == 2  # every training image has ground truth
+    assert ds.bad_input_counts == {"bbox: outside the image": 2}
+    assert "image id 2, annotation id 4" in caplog.text
+    assert 2 in COCODataset(ann_file, root, remove_images_without_annotations=False).ids  # still tested
+
+
+def test_an_image_whose_valid_boxes_the_clipping_empties_is_not_trained_on_but_evaluated(tmp_path):
+    # A box one pixel wide (x2 = x + w - 1 = x1) is valid COCO, not bad input: the evaluator keeps it,
+    # training cannot use it (and an image with nothing else is not a training image).
+    data = _instances_json()
+    _set(4, bbox=[3, 3, 1, 5])(data)
+    ann_file, root = _write(tmp_path, data)
+    ds = COCODataset(ann_file, root, remove_images_without_annotations=True, on_bad_input="error")
+    assert ds.ids == [5] and ds.bad_input_counts == {}
+    assert 4 in ds.coco.anns
 
 
 def test_one_bad_polygon_among_good_ones_is_removed(tmp_path, caplog):
@@ -306,6 +354,34 @@ def test_corrupt_image_raises_with_error(corrupt):
     ds = COCODataset(ann_file, root, remove_images_without_annotations=True, on_bad_input="error")
     with pytest.raises(OSError, match="image id 2"):
         ds[0]
+
+
+def _resize_image_file(root, name, size):
+    Image.new("RGB", size, 128).save(os.path.join(root, name))
+
+
+def test_image_of_another_size_than_the_file_says_is_skipped_in_training(instances, caplog):
+    ann_file, root = instances
+    _resize_image_file(root, "im2.png", (21, 50))  # the json says 20x50
+    ds = COCODataset(ann_file, root, remove_images_without_annotations=True)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        img, target, idx = ds[0]
+    assert idx == 1 and img.size == (40, 30)  # the next image instead
+    assert "image id 2" in caplog.text and "21x50" in caplog.text and "20x50" in caplog.text
+    assert ds.num_unreadable_images == 1
+
+
+@pytest.mark.parametrize("train,on_bad_input", [(False, "skip"), (True, "error"), (False, "error")])
+def test_image_of_another_size_than_the_file_says_raises(instances, train, on_bad_input):
+    ann_file, root = instances
+    _resize_image_file(root, "im2.png", (20, 49))
+    ds = COCODataset(ann_file, root, remove_images_without_annotations=train, on_bad_input=on_bad_input)
+    with pytest.raises(ValueError) as info:
+        ds[0]
+    message = str(info.value)
+    for part in ("im2.png", "image id 2", ann_file, "20x49", "20x50"):
+        assert part in message, (part, message)
+    assert ("ON_BAD_INPUT 'skip'" in message) == train
 
 
 def test_missing_image_file_is_skipped_in_training(instances):

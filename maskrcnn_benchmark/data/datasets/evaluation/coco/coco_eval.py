@@ -116,6 +116,14 @@ def _evaluate_proposals(
     return res
 
 
+def log_validated_ground_truth(dataset: Any, logger: logging.Logger) -> None:
+    """Say so when the ground truth (`dataset.coco`, the validated annotation file) lacks entries
+    of the file that validation dropped (DATASETS.ON_BAD_INPUT "skip")."""
+    report = getattr(dataset, "validation_report", None)
+    if report is not None and report.dropped_anything:
+        logger.warning(report.evaluation_note())
+
+
 def do_coco_evaluation(
     dataset: Any,
     predictions: Sequence[Any],
@@ -128,6 +136,9 @@ def do_coco_evaluation(
 ) -> Optional[Tuple[COCOResults, Dict[str, List[Dict[str, Any]]]]]:
     """Evaluate `predictions` (list of BoxList, dataset order) on `dataset.coco`.
 
+    `dataset.coco` holds the validated ground truth (COCODataset); what validation dropped from the
+    annotation file is logged first and not evaluated.
+
     box_only (RPN-only models): AR@100/1000 for all/small/medium/large areas, saved as
     `box_proposals.pth`; returns None like the original (the numbers are logged and saved).
     Otherwise, for each iou_type in ("bbox", "segm", "keypoints"): converts the predictions,
@@ -137,6 +148,7 @@ def do_coco_evaluation(
     `expected_results` and returns `(results, {iou_type: list of result dicts})`.
     """
     logger = logging.getLogger(LOGGER_NAME)
+    log_validated_ground_truth(dataset, logger)
     if box_only:
         _evaluate_proposals(predictions, dataset, output_folder, expected_results, expected_results_sigma_tol)
         return None
