@@ -8,6 +8,8 @@ Training order is deterministic and resumable: a DistributedSampler (also for on
 with a fixed seed and the epoch, IterationBasedBatchSampler sets the epoch to the iteration at which
 each pass starts, and resuming at start_iter=N replays the index sampling from iteration 0 without
 loading any data, so the batches of iterations N, N+1, ... are exactly those of an uninterrupted run.
+The random augmentation of each training sample is seeded from (SEED, rank, iteration, position in
+the batch) (data/seeded.py), so it is the same too, whatever DATALOADER.NUM_WORKERS is.
 """
 import bisect
 import logging
@@ -22,6 +24,8 @@ from ..utils.imports import import_paths_catalog
 from . import datasets as D
 from . import samplers
 from .collate_batch import BatchCollator, BBoxAugCollator
+from .dataset_model_check import check_datasets_match_model
+from .seeded import SeededBatchSampler, SeededDataset, augmentation_seed
 from .transforms import build_transforms
 
 logger = logging.getLogger(__name__)
@@ -135,16 +139,21 @@ def make_batch_data_sampler(
     images_per_batch: int,
     num_iters: Optional[int] = None,
     start_iter: int = 0,
+    seed: Optional[int] = None,
+    rank: int = 0,
 ) -> BatchSampler:
     """Batches of `images_per_batch` indices of `sampler`, grouped by aspect ratio if
     `aspect_grouping` (the bin edges) is not empty; with num_iters, repeated until that many
-    iterations (the first start_iter are replayed without being yielded)."""
+    iterations (the first start_iter are replayed without being yielded), and with a seed as well,
+    each index carries the seed of its augmentation (data/seeded.py)."""
     if aspect_grouping:
         group_ids = _quantize(_compute_aspect_ratios(dataset), aspect_grouping)
         batch_sampler = samplers.GroupedBatchSampler(sampler, group_ids, images_per_batch, drop_uneven=False)
     else:
         batch_sampler = BatchSampler(sampler, images_per_batch, drop_last=False)
-    if num_iters is not None:
+    if num_iters is not None and seed is not None:
+        batch_sampler = SeededBatchSampler(batch_sampler, num_iters, start_iter, base_seed=seed, rank=rank)
+    elif num_iters is not None:
         batch_sampler = samplers.IterationBasedBatchSampler(batch_sampler, num_iters, start_iter)
     return batch_sampler
 
@@ -202,6 +211,7 @@ def make_data_loader(
     datasets = build_dataset(
         dataset_list, transforms, dataset_catalog, is_train or is_for_period, cfg.DATASETS.ON_BAD_INPUT
     )
+    check_datasets_match_model(cfg, datasets)  # a wrong NUM_CLASSES fails here, not deep in the loss
     aspect_grouping = [1] if cfg.DATALOADER.ASPECT_RATIO_GROUPING else []
     collator = BBoxAugCollator() if bbox_aug else BatchCollator(cfg.DATALOADER.SIZE_DIVISIBILITY)
 
@@ -212,11 +222,16 @@ def make_data_loader(
             len(dataset), images_per_gpu,
         )
         sampler = make_data_sampler(dataset, shuffle, is_distributed)
+        # Training: the augmentation of each sample is seeded from (SEED, rank, iteration, position),
+        # not from the loading process's stream, so resuming or changing NUM_WORKERS keeps the batches.
+        seed = augmentation_seed(cfg) if is_train else None
         batch_sampler = make_batch_data_sampler(
-            dataset, sampler, aspect_grouping, images_per_gpu, num_iters, start_iter
+            dataset, sampler, aspect_grouping, images_per_gpu, num_iters, start_iter,
+            seed=seed, rank=get_rank() if is_distributed else 0,
         )
         data_loaders.append(DataLoader(
-            dataset, num_workers=cfg.DATALOADER.NUM_WORKERS, batch_sampler=batch_sampler, collate_fn=collator,
+            SeededDataset(dataset) if is_train else dataset, num_workers=cfg.DATALOADER.NUM_WORKERS,
+            batch_sampler=batch_sampler, collate_fn=collator,
         ))
     if is_train or is_for_period:
         assert len(data_loaders) == 1, "training builds one (possibly concatenated) dataset"

@@ -65,6 +65,7 @@ def cfg(tmp_path):
     c.SOLVER.IMS_PER_BATCH = 2
     c.SOLVER.MAX_ITER = 7
     c.TEST.IMS_PER_BATCH = 2
+    c.MODEL.ROI_BOX_HEAD.NUM_CLASSES = 2  # one category + the background
     return c
 
 
@@ -266,3 +267,122 @@ def test_a_registered_dataset_may_have_a_synthetic_name(cfg):
     cfg.DATASETS.TEST = ("synthetic_mine",)
     (loader,) = make_data_loader(cfg, is_train=False)
     assert len(loader.dataset) == 10
+
+
+# ----------------------------------------------------------------- model / dataset agreement at start-up
+def _register(cfg, tmp_path, name, **kwargs):
+    """Register a dataset written by _write_dataset_with (keyword arguments) under `name`."""
+    folder, ann_file = _write_dataset_with(tmp_path / name, **kwargs)
+    cfg.DATASETS.REGISTER_COCO = list(cfg.DATASETS.REGISTER_COCO) + [[name, folder, ann_file]]
+
+
+def _write_dataset_with(folder, categories=({"id": 1, "name": "thing"},), masks=True, keypoints=False,
+                        annotations=True):
+    """3 images with a box of category 1 each, with or without masks / keypoints / any annotation."""
+    folder.mkdir(parents=True)
+    images, anns = [], []
+    for i in range(1, 4):
+        Image.new("RGB", (40, 30)).save(folder / f"{i}.png")
+        images.append({"id": i, "file_name": f"{i}.png", "width": 40, "height": 30})
+        ann = {"id": i, "image_id": i, "category_id": 1, "bbox": [2, 2, 20, 16], "iscrowd": 0, "area": 320}
+        if masks:
+            ann["segmentation"] = [[2, 2, 22, 2, 22, 18, 2, 18]]
+        if keypoints:
+            ann["keypoints"] = [v for k in range(17) for v in (3 + k, 4, 2)]
+            ann["num_keypoints"] = 17
+        anns.append(ann)
+    data = {"images": images, "categories": list(categories)}
+    if annotations:
+        data["annotations"] = anns
+    (folder / "ann.json").write_text(json.dumps(data))
+    return str(folder), str(folder / "ann.json")
+
+
+def test_num_classes_must_be_the_categories_plus_the_background(cfg):
+    cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES = 1  # forgot the background
+    with pytest.raises(ValueError) as info:
+        make_data_loader(cfg, is_train=True)
+    assert str(info.value) == (
+        "dataset 'tiny_train' has 1 categories but MODEL.ROI_BOX_HEAD.NUM_CLASSES is 1; "
+        "set it to 2 (categories + background)"
+    )
+    with pytest.raises(ValueError, match="dataset 'tiny_val' has 1 categories"):
+        make_data_loader(cfg, is_train=False)
+    cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES = 81  # the COCO default on another dataset
+    with pytest.raises(ValueError, match="NUM_CLASSES is 81; set it to 2"):
+        make_data_loader(cfg, is_train=True)
+
+
+def test_rpn_only_models_have_no_class_count(cfg):
+    cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES = 81
+    cfg.MODEL.RPN_ONLY = True
+    assert len(make_data_loader(cfg, is_train=True).dataset) == 10
+    cfg.MODEL.RETINANET_ON = True  # RetinaNet classifies: its own NUM_CLASSES counts
+    cfg.MODEL.RETINANET.NUM_CLASSES = 3
+    with pytest.raises(ValueError, match="MODEL.RETINANET.NUM_CLASSES is 3; set it to 2"):
+        make_data_loader(cfg, is_train=True)
+
+
+def test_keypoint_and_mask_heads_need_such_annotations(cfg, tmp_path):
+    _register(cfg, tmp_path, "boxes_train", masks=False)
+    _register(cfg, tmp_path, "people_train", keypoints=True)
+    cfg.DATASETS.TRAIN = ("boxes_train",)
+    cfg.MODEL.MASK_ON = True
+    with pytest.raises(ValueError, match="MODEL.MASK_ON is set but dataset 'boxes_train' has no segmentation masks"):
+        make_data_loader(cfg, is_train=True)
+    cfg.MODEL.MASK_ON = False
+    cfg.MODEL.KEYPOINT_ON = True
+    with pytest.raises(ValueError, match="MODEL.KEYPOINT_ON is set but dataset 'boxes_train' has no keypoints"):
+        make_data_loader(cfg, is_train=True)
+    cfg.DATASETS.TRAIN = ("people_train",)
+    cfg.MODEL.MASK_ON = True
+    assert len(make_data_loader(cfg, is_train=True).dataset) == 3
+
+
+def test_a_test_set_without_annotations_fits_any_head(cfg, tmp_path):
+    _register(cfg, tmp_path, "dev_test", annotations=False)
+    cfg.DATASETS.TEST = ("dev_test",)
+    cfg.MODEL.MASK_ON = cfg.MODEL.KEYPOINT_ON = True
+    (loader,) = make_data_loader(cfg, is_train=False)
+    assert len(loader.dataset) == 3
+    cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES = 3  # its categories still define the classes
+    with pytest.raises(ValueError, match="dataset 'dev_test' has 1 categories"):
+        make_data_loader(cfg, is_train=False)
+
+
+def test_every_part_of_a_concatenated_training_set_is_checked(cfg, tmp_path):
+    _register(cfg, tmp_path, "more_train")
+    _register(cfg, tmp_path, "boxes_train", masks=False)
+    _register(cfg, tmp_path, "other_train", categories=[{"id": 1, "name": "other"}])
+    _register(cfg, tmp_path, "two_train", categories=[{"id": 1, "name": "thing"}, {"id": 2, "name": "b"}])
+    cfg.DATASETS.TRAIN = ("tiny_train", "more_train")
+    cfg.MODEL.MASK_ON = True
+    assert len(make_data_loader(cfg, is_train=True).dataset) == 13
+    cfg.DATASETS.TRAIN = ("tiny_train", "boxes_train")
+    with pytest.raises(ValueError, match="dataset 'boxes_train' has no segmentation masks"):
+        make_data_loader(cfg, is_train=True)
+    cfg.MODEL.MASK_ON = False
+    cfg.DATASETS.TRAIN = ("tiny_train", "other_train")
+    with pytest.raises(ValueError, match="'tiny_train' and 'other_train' are used together but have different "
+                                         "categories: category id 1 is 'thing' in 'tiny_train' but 'other'"):
+        make_data_loader(cfg, is_train=True)
+    cfg.DATASETS.TRAIN = ("tiny_train", "two_train")
+    with pytest.raises(ValueError, match="dataset 'two_train' has 2 categories"):
+        make_data_loader(cfg, is_train=True)
+
+
+def test_broken_image_entries_never_reach_the_aspect_ratio_grouping(cfg, tmp_path):
+    folder, ann_file = _write_dataset(tmp_path / "broken", SIZES[:4])
+    data = json.loads(open(ann_file).read())
+    data["images"][1]["width"] = 0  # would divide by zero in the grouping
+    del data["images"][2]["height"]
+    with open(ann_file, "w") as f:
+        json.dump(data, f)
+    cfg.DATASETS.REGISTER_COCO = [["broken_train", folder, ann_file]]
+    cfg.DATASETS.TRAIN = ("broken_train",)
+    loader = make_data_loader(cfg, is_train=True)
+    assert loader.dataset.ids == [1, 4] and _compute_aspect_ratios(loader.dataset) == [30 / 40, 32 / 36]
+    assert len(next(iter(loader))[1]) == 2
+    cfg.DATASETS.ON_BAD_INPUT = "error"
+    with pytest.raises(ValueError, match=r"image id 2: field 'width, height' = \[0, 40\]"):
+        make_data_loader(cfg, is_train=True)
