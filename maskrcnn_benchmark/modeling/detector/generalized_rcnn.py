@@ -7,7 +7,10 @@ forward(images, targets=None):
   are required; returns a dict of losses.
 - inference: returns one BoxList per image, in network-input pixels, with "scores" and "labels"
   (plus "mask" [N, 1, M, M] probabilities and/or "keypoints"); RPN-only models return proposals
-  with "objectness".
+  with "objectness". Nothing non-finite is returned: proposals and detections with NaN scores or
+  boxes (a diverged model, NaN pixels) are dropped by the RPN and box-head post-processors, so an
+  image may get an empty BoxList, which still has every field ([0, 4] boxes, [0] scores, ...).
+- training with an image whose targets were all removed treats it as background only.
 """
 from typing import Dict, List, Optional, Union
 

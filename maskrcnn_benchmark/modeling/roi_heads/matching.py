@@ -1,4 +1,9 @@
-"""Matching proposals to ground truth, shared by the box, mask and keypoint heads' targets."""
+"""Matching proposals to ground truth, shared by the box, mask and keypoint heads' targets.
+
+The Matcher refuses an empty IoU matrix. An image without ground truth (all objects removed) or
+without proposals has nothing to match: the heads' losses check `nothing_to_match` first and then
+label every proposal background (`background_labels`).
+"""
 from typing import Sequence, Tuple
 
 import torch
@@ -24,3 +29,13 @@ def match_proposals(
     if ignore_between:
         labels = labels.masked_fill(matched_idxs == Matcher.BETWEEN_THRESHOLDS, -1)
     return matched, matched_idxs, labels
+
+
+def nothing_to_match(proposals: BoxList, targets: BoxList) -> bool:
+    """Whether the image has no ground-truth box or no proposal (its IoU matrix would be empty)."""
+    return len(targets) == 0 or len(proposals) == 0
+
+
+def background_labels(proposals: BoxList) -> torch.Tensor:
+    """[P] int64 zeros: every proposal is background."""
+    return torch.zeros(len(proposals), dtype=torch.int64, device=proposals.bbox.device)

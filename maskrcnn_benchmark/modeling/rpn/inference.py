@@ -5,6 +5,11 @@ image, drop boxes smaller than MIN_SIZE, NMS at NMS_THRESH keeping POST_NMS_TOP_
 levels (FPN) the levels are merged and FPN_POST_NMS_TOP_N proposals kept: over the whole batch in
 training when FPN_POST_NMS_PER_BATCH (the original's default), else per image. In training the
 ground-truth boxes are appended to the proposals (objectness 1).
+
+Degenerate inputs (a diverged model, NaN pixels): NaN objectness ranks last in the top-k and is
+then dropped with the small boxes, as are boxes with a NaN coordinate (+-inf ones are clipped into
+the image first), so every proposal is finite. An image may end with no proposal at all: it gets
+an empty BoxList with the "objectness" field. Finite inputs give the same proposals as before.
 """
 from typing import List, Optional, Sequence
 
@@ -12,9 +17,21 @@ import torch
 from torch import nn
 
 from ...structures.bounding_box import BoxList
-from ...structures.boxlist_ops import boxlist_nms, cat_boxlist, remove_small_boxes
+from ...structures.boxlist_ops import boxlist_nms, cat_boxlist
 from ..box_coder import BoxCoder
 from .utils import permute_and_flatten
+
+
+def _keep_valid_proposals(boxlist: BoxList, min_size: float) -> BoxList:
+    """The boxes at least `min_size` wide and high (+1 convention) with a finite objectness.
+
+    One mask, one index: the same host synchronisation as a plain small-box removal. A NaN
+    coordinate fails the size comparisons, so such boxes go too.
+    """
+    x1, y1, x2, y2 = boxlist.convert("xyxy").bbox.unbind(dim=1)
+    ws, hs = x2 - x1 + 1, y2 - y1 + 1
+    keep = (ws >= min_size) & (hs >= min_size) & torch.isfinite(boxlist.get_field("objectness"))
+    return boxlist[torch.nonzero(keep).squeeze(1)]
 
 
 class RPNPostProcessor(nn.Module):
@@ -52,6 +69,8 @@ class RPNPostProcessor(nn.Module):
         [N, A*4, H, W]. Returns per image a BoxList with field "objectness" (sorted descending)."""
         N, A, H, W = objectness.shape
         objectness = permute_and_flatten(objectness, N, A, 1, H, W).view(N, -1).float().sigmoid()
+        # topk ranks NaN above everything: make it -inf so that it ranks last (dropped below).
+        objectness = objectness.masked_fill(torch.isnan(objectness), float("-inf"))
         box_regression = permute_and_flatten(box_regression, N, A, 4, H, W).float()
 
         pre_nms_top_n = min(self.pre_nms_top_n, A * H * W)
@@ -66,7 +85,7 @@ class RPNPostProcessor(nn.Module):
             boxlist = BoxList(proposal, anchors_per_image.size, mode="xyxy")
             boxlist.add_field("objectness", score)
             boxlist = boxlist.clip_to_image(remove_empty=False)
-            boxlist = remove_small_boxes(boxlist, self.min_size)
+            boxlist = _keep_valid_proposals(boxlist, self.min_size)
             result.append(boxlist_nms(boxlist, self.nms_thresh, self.post_nms_top_n, score_field="objectness"))
         return result
 

@@ -6,6 +6,9 @@ the best anchors of each ground-truth box, the low-quality rule), 0 below BG_IOU
 per image are sampled (POSITIVE_FRACTION positives at most). Losses:
 - loss_objectness: binary cross-entropy, mean over the sampled anchors of the whole batch;
 - loss_rpn_box_reg: smooth L1 (beta 1/9) summed over sampled positives / number of sampled anchors.
+
+An image without ground truth (every object removed by augmentation or clipping) trains as pure
+background: all its anchors are negatives (except the border ones, ignored as usual).
 """
 from typing import List, Sequence, Tuple
 
@@ -29,6 +32,12 @@ class RPNLossComputation:
 
     def match_targets_to_anchors(self, anchor: BoxList, target: BoxList) -> Tuple[BoxList, torch.Tensor]:
         """(the matched ground-truth box of every anchor, matched indices with -1/-2 codes)."""
+        if len(target) == 0:
+            # No object: every anchor is below the low threshold. Its "matched box" is itself,
+            # which encodes to zero deltas (unused: negatives have no regression loss).
+            device = anchor.bbox.device
+            below = torch.full((len(anchor),), Matcher.BELOW_LOW_THRESHOLD, dtype=torch.int64, device=device)
+            return anchor.copy_with_fields([]), below
         matched_idxs = self.proposal_matcher(boxlist_iou(target, anchor))
         # Only the boxes are needed; unmatched anchors borrow gt 0 and are masked out by label.
         matched_targets = target.copy_with_fields([])[matched_idxs.clamp(min=0)]

@@ -102,3 +102,58 @@ def test_sampler_limits_per_image():
     (sampled,) = loss.subsample([proposals], [target])
     labels = sampled.get_field("labels")
     assert len(sampled) == 4 and (labels > 0).sum() == 1
+
+
+@pytest.mark.parametrize("cls_agnostic", [False, True])
+@pytest.mark.parametrize("num_images", [1, 2])
+def test_forward_without_any_proposal(num_images, cls_agnostic):
+    post = PostProcessor(score_thresh=0.0, cls_agnostic_bbox_reg=cls_agnostic)
+    proposals = [BoxList(torch.zeros(0, 4), (40 + i, 30)) for i in range(num_images)]
+    out = post((torch.zeros(0, 3), torch.zeros(0, 8 if cls_agnostic else 12)), proposals)
+    for result, proposal in zip(out, proposals):
+        assert len(result) == 0 and result.size == proposal.size and result.bbox.shape == (0, 4)
+        assert result.get_field("scores").dtype == torch.float32 and result.get_field("scores").shape == (0,)
+        assert result.get_field("labels").dtype == torch.int64 and result.get_field("labels").shape == (0,)
+
+
+def test_non_finite_scores_and_boxes_are_dropped_before_nms():
+    g = torch.Generator().manual_seed(0)
+    n, c = 40, 4
+    xy = torch.rand(n, c, 2, generator=g) * 60
+    boxes = torch.cat([xy, xy + torch.rand(n, c, 2, generator=g) * 30 + 2], dim=2)
+    scores = torch.softmax(torch.randn(n, c, generator=g) * 3, dim=1)
+    spoilt = torch.rand(n, c, generator=g) < 0.3
+    nan_boxes, nan_scores = boxes.clone(), scores.clone()
+    nan_boxes[spoilt & (torch.arange(n)[:, None] % 2 == 0)] = float("nan")
+    nan_scores[spoilt & (torch.arange(n)[:, None] % 2 == 1)] = float("nan")
+    post = PostProcessor(score_thresh=0.05, nms=0.5, detections_per_img=20)
+
+    def run(b, s):
+        boxlist = BoxList(b.reshape(-1, 4), (100, 100))
+        boxlist.add_field("scores", s.reshape(-1))
+        return post.filter_results(boxlist, c)
+
+    out = run(nan_boxes, nan_scores)
+    # Exactly what a score of 0 (below the threshold) for the spoilt pairs gives: they neither
+    # appear nor suppress anything.
+    expected = run(boxes, scores.masked_fill(spoilt, 0.0))
+    assert torch.isfinite(out.bbox).all() and torch.isfinite(out.get_field("scores")).all()
+    assert torch.equal(out.bbox, expected.bbox)
+    assert torch.equal(out.get_field("scores"), expected.get_field("scores"))
+    assert torch.equal(out.get_field("labels"), expected.get_field("labels"))
+
+
+def test_degenerate_training_batches_give_finite_zero_losses():
+    sampler = BalancedPositiveNegativeSampler(8, 0.25)
+    loss = FastRCNNLossComputation(Matcher(0.5, 0.5), sampler, BoxCoder((1, 1, 1, 1)))
+    no_target = BoxList(torch.zeros(0, 4), (64, 64))
+    no_target.add_field("labels", torch.zeros(0, dtype=torch.int64))
+    proposals = BoxList(torch.tensor([[0.0, 0.0, 9.0, 9.0], [20.0, 20.0, 40.0, 40.0]]), (64, 64))
+    (sampled,) = loss.subsample([proposals], [no_target])  # no object: background RoIs only
+    assert sampled.get_field("labels").tolist() == [0, 0]
+    assert torch.equal(sampled.get_field("regression_targets"), torch.zeros(2, 4))
+    (empty,) = loss.subsample([proposals[[]]], [no_target])  # nothing at all
+    logits, deltas = torch.zeros(0, 3, requires_grad=True), torch.zeros(0, 12, requires_grad=True)
+    cls_loss, box_loss = loss([logits], [deltas])
+    assert len(empty) == 0 and cls_loss.item() == 0 and box_loss.item() == 0
+    (cls_loss + box_loss).backward()

@@ -78,3 +78,45 @@ def test_person_without_visible_keypoints_is_ignored():
     (sampled,) = loss_fn.subsample([proposals], [target])
     logits = torch.zeros(0, 17, 56, 56, requires_grad=True)
     assert loss_fn([sampled], logits).item() == 0
+
+
+def test_non_finite_heat_maps_and_boxes_decode_to_finite_numbers():
+    maps = np.zeros((4, 17, 56, 56), np.float32)
+    maps[0] = np.nan  # all NaN: first pixel, lowest score
+    maps[1, :, 10, 20] = 3.0
+    maps[1, :, 30:, :] = np.nan  # part NaN: the finite peak still wins
+    maps[2, :, 5, 6] = np.inf
+    rois = np.array([[0, 0, 56, 56], [0, 0, 56, 56], [0, 0, 56, 56], [np.nan, 0, 56, 56]], np.float32)
+    kps, scores = heatmaps_to_keypoints(maps, rois)
+    assert np.isfinite(kps).all() and np.isfinite(scores).all()
+    lowest, highest = np.finfo(np.float32).min, np.finfo(np.float32).max
+    np.testing.assert_allclose(kps[0, :, :2], 0.5)
+    assert (scores[0] == lowest).all()
+    np.testing.assert_allclose(kps[1, :, :2], [[20.5, 10.5]] * 17)
+    assert (scores[1] == 3.0).all()
+    assert (scores[2] == highest).all()
+    assert (kps[3] == 0).all() and (scores[3] == lowest).all()  # no box: not labelled (v = 0)
+
+
+def test_post_processor_without_detections():
+    boxes = [BoxList(torch.zeros(0, 4), (100, 100)), BoxList(torch.zeros(0, 4), (60, 60))]
+    for b in boxes:
+        b.add_field("scores", torch.zeros(0))
+    out = KeypointPostProcessor()(torch.zeros(0, 17, 56, 56), boxes)
+    for o in out:
+        kp = o.get_field("keypoints")
+        assert kp.keypoints.shape == (0, 17, 3) and kp.get_field("logits").shape == (0, 17)
+
+
+def test_images_without_persons_train_as_background():
+    loss_fn = KeypointRCNNLossComputation(Matcher(0.5, 0.5), BalancedPositiveNegativeSampler(512, 0.25), 56)
+    nobody = BoxList(torch.zeros(0, 4), (100, 100))
+    nobody.add_field("labels", torch.zeros(0, dtype=torch.int64))
+    nobody.add_field("keypoints", PersonKeypoints(torch.zeros(0, 17, 3), (100, 100)))
+    proposals = BoxList(torch.tensor([[0.0, 0.0, 56.0, 56.0]]), (100, 100))
+    person = _person([0, 0, 55, 55], {0: (10.2, 20.7)})
+    sampled = loss_fn.subsample([proposals, proposals, proposals[[]]], [nobody, person, person])
+    assert [len(s) for s in sampled] == [0, 1, 0]
+    assert sampled[0].get_field("keypoints").keypoints.shape == (0, 17, 3)
+    logits = torch.zeros(1, 17, 56, 56, requires_grad=True)
+    torch.testing.assert_close(loss_fn(sampled, logits), torch.tensor(float(np.log(56 * 56))))

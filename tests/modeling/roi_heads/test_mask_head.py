@@ -118,3 +118,36 @@ def test_masker_on_cuda_matches_cpu():
     on_gpu = Masker(0.5, 1)([masks.cuda()], [boxes.to("cuda")])[0]
     assert on_gpu.device.type == "cuda" and on_gpu.shape == on_cpu.shape == (40, 1, 160, 200)
     assert (on_gpu.cpu() != on_cpu).sum() <= on_cpu.numel() // 100000
+
+
+def test_nan_logits_give_empty_masks_and_no_detection_gives_empty_tensors():
+    dets = BoxList(torch.tensor([[0.0, 0.0, 5.0, 5.0], [1.0, 1.0, 6.0, 6.0]]), (10, 8))
+    dets.add_field("labels", torch.tensor([1, 2]))
+    logits = torch.zeros(2, 3, 4, 4)
+    logits[0] = float("nan")
+    (out,) = MaskPostProcessor()(logits, [dets])
+    mask = out.get_field("mask")
+    assert torch.equal(mask[0], torch.zeros(1, 4, 4)) and torch.equal(mask[1], torch.full((1, 4, 4), 0.5))
+    (pasted,) = MaskPostProcessor(Masker(0.4))(logits, [dets])
+    assert not pasted.get_field("mask")[0].any() and pasted.get_field("mask")[1].any()
+    nothing = dets[[]]
+    for masker, shape in ((None, (0, 1, 4, 4)), (Masker(0.5), (0, 1, 8, 10))):
+        (empty,) = MaskPostProcessor(masker)(logits[:0], [nothing])
+        assert empty.get_field("mask").shape == shape and len(empty) == 0
+
+
+@pytest.mark.parametrize("thresh", [0.5, -1])
+def test_paste_of_non_finite_boxes_or_masks_is_empty(thresh):
+    ones = torch.ones(28, 28)
+    nan_mask = torch.full((28, 28), float("nan"))
+    boxes = torch.tensor([[float("nan"), 0.0, 9.0, 9.0], [0.0, 0.0, float("inf"), 9.0], [-float("inf"), 0.0, 9.0, 9.0],
+                          [2.0, 2.0, 12.0, 12.0]])
+    masks = torch.stack([ones, ones, ones, nan_mask])
+    one_by_one = torch.stack([paste_mask_in_image(m, b, 16, 20, thresh) for m, b in zip(masks, boxes)])
+    batched = paste_masks_in_image(masks, boxes, 16, 20, thresh)
+    for pasted in (one_by_one, batched):
+        assert pasted.shape == (4, 16, 20) and not pasted.any()
+    good = paste_masks_in_image(ones[None], boxes[3:], 16, 20, thresh)  # a finite box still pastes
+    assert good.any() and torch.equal(good, paste_mask_in_image(ones, boxes[3], 16, 20, thresh)[None])
+    huge = paste_masks_in_image(ones[None], torch.tensor([[-1e30, -1e30, 1e30, 1e30]]), 16, 20, thresh)
+    assert huge.shape == (1, 16, 20)  # no overflow in the integer box

@@ -170,3 +170,39 @@ def test_rpn_only_sorts_by_objectness():
 def test_c4_rpn_has_15_anchors_per_location():
     rpn = _rpn(fpn=False)
     assert rpn.head.cls_logits.out_channels == 15 and rpn.head.bbox_pred.out_channels == 60
+
+
+def _grid_level(n_images: int, values: torch.Tensor, deltas: torch.Tensor):
+    """One level of 16 disjoint 8 x 8 anchors (a 4 x 4 grid) on 32 x 32 images, A = 1."""
+    xy = torch.stack(torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing="ij"), -1).reshape(-1, 2).flip(1) * 8
+    anchors = [BoxList(torch.cat([xy, xy + 7], dim=1), (32, 32)) for _ in range(n_images)]
+    return anchors, values.reshape(n_images, 1, 4, 4), deltas.reshape(n_images, 4, 4, 4)
+
+
+def test_non_finite_objectness_and_deltas_never_become_proposals():
+    logits = torch.linspace(-2, 2, 32).reshape(2, 16)
+    deltas = torch.zeros(2, 4, 16)
+    logits[0, ::2] = float("nan")  # half of image 0: NaN scores, ranked first by a plain topk
+    deltas[0, 0, 1] = float("nan")  # one NaN box
+    deltas[0, 0, 3] = float("inf")  # one box at +inf: clipped into the image, kept
+    logits[1] = float("nan")  # image 1: nothing at all
+    anchors, objectness, regression = _grid_level(2, logits, deltas)
+    post = RPNPostProcessor(pre_nms_top_n=8, post_nms_top_n=8, nms_thresh=0.7, min_size=0).eval()
+    a, b = post([[x] for x in anchors], [objectness], [regression])
+    # The 8 finite scores fill the top 8 (NaN does not take their places), minus the NaN box.
+    assert len(a) == 7 and torch.isfinite(a.bbox).all() and torch.isfinite(a.get_field("objectness")).all()
+    assert len(b) == 0 and b.bbox.shape == (0, 4) and b.get_field("objectness").shape == (0,)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fpn_levels_merge_when_images_have_no_proposals(training):
+    post = RPNPostProcessor(pre_nms_top_n=8, post_nms_top_n=8, nms_thresh=0.7, min_size=0, fpn_post_nms_top_n=5)
+    post.train(training)
+    good = _grid_level(2, torch.linspace(-2, 2, 32), torch.zeros(2, 4, 16))
+    nothing = _grid_level(2, torch.full((32,), float("nan")), torch.zeros(2, 4, 16))
+    # In training the top 5 are over the batch: image 1 holds the 16 best scores.
+    for levels, expected in (([good, nothing], [0, 5] if training else [5, 5]), ([nothing, nothing], [0, 0])):
+        anchors = [list(per_image) for per_image in zip(*[level[0] for level in levels])]
+        out = post(anchors, [level[1] for level in levels], [level[2] for level in levels])
+        assert [len(p) for p in out] == expected
+        assert all(p.get_field("objectness").dtype == torch.float32 for p in out)

@@ -5,6 +5,11 @@ SCORE_THRESH go through NMS (threshold NMS); classes are concatenated in class o
 DETECTIONS_PER_IMG remain, those scoring >= the DETECTIONS_PER_IMG-th best score are kept (ties may
 keep a few more, as in the original). Output: BoxList in network-input pixels with "scores" and
 "labels".
+
+Degenerate inputs: images without proposals (or a batch without any) give empty BoxLists with the
+usual fields; (box, class) pairs whose score or decoded box is not finite (a diverged model: NaN
+logits or deltas) are never candidates, so no NaN reaches NMS or the output. For finite inputs
+this changes nothing.
 """
 from typing import List, Sequence, Tuple
 
@@ -43,7 +48,8 @@ class PostProcessor(nn.Module):
         concat_boxes = torch.cat([b.bbox for b in boxes], dim=0)
         if self.cls_agnostic_bbox_reg:
             box_regression = box_regression[:, -4:]
-        proposals = self.box_coder.decode(box_regression.view(sum(boxes_per_image), -1), concat_boxes)
+        # flatten(1), not view(K, -1): K may be 0 (no proposals in the whole batch).
+        proposals = self.box_coder.decode(box_regression.flatten(1), concat_boxes)
         num_classes = class_prob.shape[1]
         if self.cls_agnostic_bbox_reg:
             proposals = proposals.repeat(1, num_classes)
@@ -64,7 +70,9 @@ class PostProcessor(nn.Module):
         """Score threshold, per-class NMS and the per-image limit (see the module docstring)."""
         boxes = boxlist.bbox.reshape(-1, num_classes, 4)
         scores = boxlist.get_field("scores").reshape(-1, num_classes)
-        candidates = (scores > self.score_thresh).clone()
+        # NaN scores fail the comparison; NaN boxes (clipping maps +-inf into the image, not NaN)
+        # are dropped here so that NMS and the output only see finite boxes.
+        candidates = (scores > self.score_thresh) & torch.isfinite(boxes).all(dim=2)
         candidates[:, 0] = False  # background
         # Candidates in (box, class) order, so within a class they stay in box order.
         box_idx, labels = torch.nonzero(candidates, as_tuple=True)

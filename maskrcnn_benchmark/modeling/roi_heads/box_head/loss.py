@@ -6,6 +6,9 @@ BATCH_SIZE_PER_IMAGE are sampled per image with at most POSITIVE_FRACTION positi
 - loss_classifier: cross-entropy, mean over sampled RoIs;
 - loss_box_reg: smooth L1 (beta 1) over the 4 deltas of the ground-truth class of each positive,
   summed and divided by the number of sampled RoIs.
+
+Degenerate batches train: an image without ground truth contributes only background RoIs, and a
+batch without any sampled RoI gives zero losses (connected to the graph) instead of NaN.
 """
 from typing import List, Sequence, Tuple
 
@@ -18,7 +21,7 @@ from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSample
 from ...box_coder import BoxCoder
 from ...matcher import Matcher
 from ...utils import cat
-from ..matching import match_proposals
+from ..matching import background_labels, match_proposals, nothing_to_match
 
 
 class FastRCNNLossComputation:
@@ -37,6 +40,11 @@ class FastRCNNLossComputation:
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         labels, regression_targets = [], []
         for proposals_per_image, targets_per_image in zip(proposals, targets):
+            if nothing_to_match(proposals_per_image, targets_per_image):
+                # e.g. every object removed: background RoIs, whose deltas are never regressed
+                labels.append(background_labels(proposals_per_image))
+                regression_targets.append(torch.zeros_like(proposals_per_image.bbox))
+                continue
             matched, _, labels_per_image = match_proposals(
                 self.proposal_matcher, proposals_per_image, targets_per_image, ["labels"]
             )
@@ -67,6 +75,9 @@ class FastRCNNLossComputation:
         labels = cat([p.get_field("labels") for p in self._proposals], dim=0)
         regression_targets = cat([p.get_field("regression_targets") for p in self._proposals], dim=0)
 
+        if labels.numel() == 0:  # no RoI in the whole batch: cross_entropy's mean would be NaN
+            zero = class_logits.sum() * 0 + box_regression.sum() * 0
+            return zero, zero.clone()
         classification_loss = F.cross_entropy(class_logits, labels)
         pos = torch.nonzero(labels > 0).squeeze(1)
         columns = torch.arange(4, device=labels.device)

@@ -4,7 +4,8 @@ Proposals are matched to ground truth (no low-quality rule); a proposal is ignor
 matched ground-truth person has no visible keypoint inside that person's box (the original's rule).
 Only the sampled positives are kept. Each visible keypoint inside its proposal becomes one target
 pixel of a 56 x 56 map (keypoints_to_heat_map); the loss is the cross-entropy over the 56*56
-logits, mean over the valid (proposal, keypoint) pairs; 0 when there are none.
+logits, mean over the valid (proposal, keypoint) pairs; 0 when there are none (e.g. images whose
+persons were all removed: their proposals are all negatives, never sampled).
 """
 from typing import List, Sequence, Tuple
 
@@ -16,7 +17,7 @@ from ....structures.keypoint import keypoints_to_heat_map
 from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from ...matcher import Matcher
 from ...utils import cat
-from ..matching import match_proposals
+from ..matching import background_labels, match_proposals, nothing_to_match
 
 
 def project_keypoints_to_heatmap(keypoints, proposals: BoxList, discretization_size: int):
@@ -41,6 +42,12 @@ class KeypointRCNNLossComputation:
     def prepare_targets(self, proposals: Sequence[BoxList], targets: Sequence[BoxList]) -> Tuple[List[torch.Tensor], list]:
         labels, keypoints = [], []
         for proposals_per_image, targets_per_image in zip(proposals, targets):
+            if nothing_to_match(proposals_per_image, targets_per_image):
+                # Every proposal is negative, so none is sampled: the image's own keypoints stand
+                # for the matched ones, as subsample() only ever indexes them by sampled positives.
+                labels.append(background_labels(proposals_per_image))
+                keypoints.append(targets_per_image.get_field("keypoints"))
+                continue
             # The original left proposals between the thresholds labelled (moot at 0.5 / 0.5).
             matched_targets, _, labels_per_image = match_proposals(
                 self.proposal_matcher, proposals_per_image, targets_per_image, ["labels", "keypoints"],
@@ -59,10 +66,11 @@ class KeypointRCNNLossComputation:
         sampled_pos, _ = self.fg_bg_sampler(labels)
         sampled = []
         for proposal, label, kp, pos in zip(proposals, labels, keypoints, sampled_pos):
-            proposal = proposal.copy_with_fields(proposal.fields())
-            proposal.add_field("labels", label)
-            proposal.add_field("keypoints", kp)
-            sampled.append(proposal[torch.nonzero(pos).squeeze(1)])
+            keep = torch.nonzero(pos).squeeze(1)
+            proposal = proposal[keep]
+            proposal.add_field("labels", label[keep])
+            proposal.add_field("keypoints", kp[keep])
+            sampled.append(proposal)
         return sampled
 
     def __call__(self, proposals: Sequence[BoxList], keypoint_logits: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,12 @@ when given a Masker, masks pasted at image size [N, 1, H, W] (bool).
 Masker pastes the legacy way (REFERENCE.md 9.8): pad the M x M mask by `padding` pixels, grow the
 box around its centre by (M + 2 * padding) / M, truncate it to integers, resize the mask bilinearly
 to the box's (x2 - x1 + 1) x (y2 - y1 + 1) pixels, threshold, and write it into the image.
+
+Degenerate inputs: NaN mask logits give probability 0; a box with a non-finite coordinate pastes
+an empty mask and NaN probabilities paste as 0, so the pasted masks never depend on NaNs. No
+detections give [0, 1, M, M] / [0, 1, H, W] tensors.
 """
+import math
 from typing import List, Sequence, Union
 
 import torch
@@ -41,16 +46,18 @@ def paste_mask_in_image(
     0..255 (for heat-map displays; the original's cast to bool here lost them).
     """
     padded, scale = expand_masks(mask[None, None], padding)
-    box = expand_boxes(box[None].float(), scale)[0].to(torch.int32).tolist()
+    im_mask = torch.zeros((im_h, im_w), dtype=torch.bool if thresh >= 0 else torch.uint8, device=mask.device)
+    coords = expand_boxes(box[None].float(), scale)[0].tolist()
+    if not all(math.isfinite(c) for c in coords):
+        return im_mask  # no box, nothing to paste (int() of NaN or inf would raise)
+    box = [int(c) for c in coords]  # truncation toward zero, as a cast to int32
     w = max(box[2] - box[0] + 1, 1)
     h = max(box[3] - box[1] + 1, 1)
     resized = F.interpolate(padded.float(), size=(h, w), mode="bilinear", align_corners=False)[0, 0]
     if thresh >= 0:
-        resized = resized > thresh
-        im_mask = torch.zeros((im_h, im_w), dtype=torch.bool, device=mask.device)
+        resized = resized > thresh  # NaN compares False
     else:
-        resized = (resized * 255).to(torch.uint8)
-        im_mask = torch.zeros((im_h, im_w), dtype=torch.uint8, device=mask.device)
+        resized = (torch.nan_to_num(resized, nan=0.0) * 255).to(torch.uint8)
     x_0, x_1 = max(box[0], 0), min(box[2] + 1, im_w)
     y_0, y_1 = max(box[1], 0), min(box[3] + 1, im_h)
     if x_1 > x_0 and y_1 > y_0:
@@ -90,8 +97,14 @@ def paste_masks_in_image(
     """
     dtype = torch.bool if thresh >= 0 else torch.uint8
     out = torch.zeros((masks.shape[0], im_h, im_w), dtype=dtype, device=masks.device)
-    padded, scale = expand_masks(masks[:, None].float(), padding)
-    box = expand_boxes(boxes.float(), scale).to(torch.int32).to(torch.int64)
+    # NaN times a zero weight is NaN: zero the NaNs first so that they cannot leak into the canvas.
+    padded, scale = expand_masks(torch.nan_to_num(masks[:, None].float(), nan=0.0), padding)
+    expanded = expand_boxes(boxes.float(), scale)
+    # Boxes with a non-finite coordinate move out of the image (nothing pasted); the clamp keeps
+    # the cast to int32 defined for huge ones. Both are no-ops for boxes near the image.
+    far = -float(2**30)
+    expanded = torch.where(torch.isfinite(expanded).all(dim=1, keepdim=True), expanded, far)
+    box = expanded.clamp(min=far, max=-far).to(torch.int32).to(torch.int64)
     width = (box[:, 2] - box[:, 0] + 1).clamp(min=1)
     height = (box[:, 3] - box[:, 1] + 1).clamp(min=1)
     size = padded.shape[-1]
@@ -143,6 +156,8 @@ class MaskPostProcessor(nn.Module):
         mask_prob = x.float().sigmoid()
         labels = torch.cat([b.get_field("labels") for b in boxes])
         mask_prob = mask_prob[torch.arange(x.shape[0], device=labels.device), labels][:, None]
+        # NaN logits (a diverged head) carry no mask: probability 0. sigmoid never gives +-inf.
+        mask_prob = torch.nan_to_num(mask_prob, nan=0.0)
         mask_prob = mask_prob.split([len(b) for b in boxes], dim=0)
         if self.masker is not None:
             mask_prob = self.masker(mask_prob, boxes)

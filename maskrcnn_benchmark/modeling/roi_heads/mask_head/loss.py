@@ -4,6 +4,7 @@ For each positive proposal, the matched ground-truth mask is cropped to the (flo
 and resized to M x M (M = ROI_MASK_HEAD.RESOLUTION): polygons are shifted and scaled, then
 rasterised; binary masks are cropped and resized bilinearly. The loss is the binary cross-entropy
 of the logits of the ground-truth class against that target, mean over all M*M*num_pos pixels.
+Without any positive proposal (e.g. images whose objects were all removed) the loss is 0.
 """
 from typing import List, Sequence, Tuple
 
@@ -13,7 +14,7 @@ from torch.nn import functional as F
 from ....structures.bounding_box import BoxList
 from ...matcher import Matcher
 from ...utils import cat
-from ..matching import match_proposals
+from ..matching import background_labels, match_proposals, nothing_to_match
 
 
 def project_masks_on_boxes(segmentation_masks, proposals: BoxList, discretization_size: int) -> torch.Tensor:
@@ -43,6 +44,11 @@ class MaskRCNNLossComputation:
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         labels, masks = [], []
         for proposals_per_image, targets_per_image in zip(proposals, targets):
+            if nothing_to_match(proposals_per_image, targets_per_image):  # no positive, no mask target
+                labels.append(background_labels(proposals_per_image))
+                M = self.discretization_size
+                masks.append(torch.empty(0, M, M, dtype=torch.float32, device=proposals_per_image.bbox.device))
+                continue
             matched_targets, _, labels_per_image = match_proposals(
                 self.proposal_matcher, proposals_per_image, targets_per_image, ["labels", "masks"]
             )
