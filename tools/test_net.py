@@ -4,31 +4,73 @@ r"""Evaluate a trained detector on DATASETS.TEST with COCO metrics (the original
     torchrun --nproc_per_node=8 tools/test_net.py --config-file CONFIG --ckpt ...
 
 Without --ckpt the last checkpoint of OUTPUT_DIR is used if there is one, else MODEL.WEIGHT.
+The weights must cover the whole model (every tensor, with the right shape): evaluating weights
+that leave part of the model random is an error, and so is having no weights at all, unless
+--allow-random-weights is given (then it runs, with a warning).
 Results go to OUTPUT_DIR/inference/<dataset>/ (predictions.pth, bbox.json, segm.json, ...).
 """
 import argparse
+import logging
 
 import torch
 
 from maskrcnn_benchmark.engine.launch import add_common_arguments, init_distributed, load_config, run_test, setup_run
 from maskrcnn_benchmark.modeling.detector import build_detection_model
-from maskrcnn_benchmark.utils.checkpoint import DetectronCheckpointer
+from maskrcnn_benchmark.utils.checkpoint import CheckpointFileError, DetectronCheckpointer, WeightsCoverageError
 from maskrcnn_benchmark.utils.comm import synchronize
+
+ALLOW_HINT = "Pass --allow-random-weights to evaluate anyway."
+
+
+def load_weights(cfg, model: torch.nn.Module, ckpt, allow_random: bool, logger: logging.Logger) -> None:
+    """Load the weights to evaluate into `model` (see the module docstring); SystemExit with a
+    message saying what to pass when there are none or they do not cover the model."""
+    checkpointer = DetectronCheckpointer(cfg, model, save_dir=cfg.OUTPUT_DIR)
+    use_latest = ckpt is None
+    weights = cfg.MODEL.WEIGHT if ckpt is None else ckpt
+    if not weights and not (use_latest and checkpointer.has_checkpoint()):
+        if not allow_random:
+            raise SystemExit(
+                f"test_net.py: no weights to evaluate: OUTPUT_DIR ({cfg.OUTPUT_DIR!r}) has no last_checkpoint and "
+                f"MODEL.WEIGHT is empty. Pass --ckpt path/to/model_final.pth (or MODEL.WEIGHT path/to/weights), "
+                f"or --allow-random-weights to evaluate a randomly initialised model."
+            )
+        logger.warning("No weights: evaluating a RANDOMLY INITIALISED model (--allow-random-weights).")
+        return
+    try:
+        checkpointer.load(weights, use_latest=use_latest, require="none" if allow_random else "all")
+    except WeightsCoverageError as e:
+        raise SystemExit(f"test_net.py: {e.with_hint(ALLOW_HINT)}") from None
+    except CheckpointFileError as e:  # the message names the file and what is wrong with it
+        raise SystemExit(f"test_net.py: {e}") from None
+    result = checkpointer.last_load_result
+    if result is not None and not result.complete:
+        not_loaded = len(result.missing) + len(result.mismatched)
+        logger.warning(
+            "Evaluating a PARTLY RANDOM model (--allow-random-weights): %d of %d model tensors were not loaded.",
+            not_loaded, not_loaded + len(result.loaded),
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="PyTorch Object Detection Inference")
     add_common_arguments(parser)
     parser.add_argument("--ckpt", default=None, help="The path to the checkpoint for test, default is the latest checkpoint.")
+    parser.add_argument(
+        "--allow-random-weights", dest="allow_random_weights", action="store_true",
+        help="Evaluate even when there are no weights or they do not cover the whole model (random or partly random "
+             "weights; a warning is logged). Without it, either is an error.",
+    )
     args = parser.parse_args()
+    if "--allow-random-weights" in (args.opts or []):  # also accepted after the KEY VALUE overrides
+        args.opts.remove("--allow-random-weights")
+        args.allow_random_weights = True
     cfg = load_config(args)
     distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
-    setup_run(args, cfg, "", distributed)
+    logger = setup_run(args, cfg, "", distributed)
     model = build_detection_model(cfg)
     model.to(torch.device(cfg.MODEL.DEVICE))
-    checkpointer = DetectronCheckpointer(cfg, model, save_dir=cfg.OUTPUT_DIR)
-    ckpt = cfg.MODEL.WEIGHT if args.ckpt is None else args.ckpt
-    checkpointer.load(ckpt, use_latest=args.ckpt is None)
+    load_weights(cfg, model, args.ckpt, args.allow_random_weights, logger)
     run_test(cfg, model, distributed, cfg.OUTPUT_DIR)
     synchronize()
 

@@ -7,7 +7,8 @@ Typical use, as in the original library:
     cfg.merge_from_list(["MODEL.DEVICE", "cpu"])
     cfg.freeze()
 """
+from .config_file import ConfigFileError, ConfigValueError
 from .config_node import CfgNode, ConfigKeyError
 from .defaults import _C as cfg
 
-__all__ = ["cfg", "CfgNode", "ConfigKeyError"]
+__all__ = ["cfg", "CfgNode", "ConfigKeyError", "ConfigFileError", "ConfigValueError"]

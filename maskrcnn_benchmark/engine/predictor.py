@@ -20,6 +20,7 @@ mask_threshold < 0) and "keypoints" (PersonKeypoints in image pixels, with "logi
 """
 import logging
 import math
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -34,7 +35,7 @@ from ..structures.bounding_box import BoxList
 from ..structures.image_list import to_image_list
 from ..structures.keypoint import PersonKeypoints
 from ..utils import visualization as vis
-from ..utils.checkpoint import DetectronCheckpointer
+from ..utils.checkpoint import DetectronCheckpointer, WeightsCoverageError
 from ..utils.visualization import vis_keypoints  # noqa: F401  (the original module exported it)
 from .class_names import COCO_CATEGORIES, resolve_class_names
 from .predictor_inputs import check_image, to_rgb_pil
@@ -62,7 +63,9 @@ class Predictor:
     Arguments:
         cfg: the model's config (frozen or not; it is cloned, not changed).
         weights: a .pth / .pkl path, "catalog://..." or a URL; None uses cfg.MODEL.WEIGHT; "" keeps
-            the random initialisation (with a warning).
+            the random initialisation (with a loud warning). Given weights must cover the whole
+            model (WeightsCoverageError otherwise: e.g. an ImageNet-pretrained backbone only).
+        allow_random_weights: accept weights that leave part of the model random.
         class_names: names by label (with or without the background); None looks for labels.json
             next to the weights, then in cfg.OUTPUT_DIR, else a default (engine/class_names.py).
         device: where the model runs; None uses cfg.MODEL.DEVICE.
@@ -75,7 +78,7 @@ class Predictor:
     def __init__(
         self, cfg, weights: Optional[str] = None, class_names: Optional[Sequence[str]] = None,
         device: Union[None, str, torch.device] = None, score_threshold: float = 0.0,
-        mask_threshold: float = 0.5, batch_size: Optional[int] = None,
+        mask_threshold: float = 0.5, batch_size: Optional[int] = None, allow_random_weights: bool = False,
     ):
         self.cfg = cfg.clone()
         self.device = torch.device(device if device is not None else cfg.MODEL.DEVICE)
@@ -90,9 +93,22 @@ class Predictor:
         self.weights = cfg.MODEL.WEIGHT if weights is None else weights
         if self.weights:
             # save_dir="": load exactly this file, never a last_checkpoint found somewhere else.
-            DetectronCheckpointer(self.cfg, self.model, save_dir="").load(self.weights, use_latest=False)
+            checkpointer = DetectronCheckpointer(self.cfg, self.model, save_dir="")
+            try:
+                checkpointer.load(self.weights, use_latest=False, require="none" if allow_random_weights else "all")
+            except WeightsCoverageError as e:
+                raise e.with_hint("Pass allow_random_weights=True to predict with them anyway.") from None
+            result = checkpointer.last_load_result
+            if result is not None and not result.complete:
+                logger.warning(
+                    "Predictor: %d model tensors were not loaded from %s and keep RANDOM values (allow_random_weights=True)",
+                    len(result.missing) + len(result.mismatched), self.weights,
+                )
         else:
-            logger.warning("No weights given (MODEL.WEIGHT is empty): the model keeps its random initialisation")
+            message = ("Predictor: no weights given (weights='' or MODEL.WEIGHT empty): the model keeps its RANDOM "
+                       "initialisation and its predictions are meaningless")
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
         self.class_names = resolve_class_names(self.cfg, self.weights, class_names)
         self.transform = build_transforms(self.cfg, is_train=False)
         self._resize = next((t for t in self.transform.transforms if isinstance(t, Resize)), None)

@@ -2,8 +2,11 @@
 
 The file is read with a restricted unpickler that only builds numpy arrays and plain containers:
 a malicious pickle cannot run code. Blob names are renamed to this library's module names with the
-rules of the original (REFERENCE.md 8.3); the results are key suffixes, matched to the model by
-`model_serialization.load_state_dict`.
+rules of the original maskrcnn-benchmark; the results are key suffixes, matched to the model by
+`model_serialization.load_state_dict` (with the same coverage requirement as .pth files). Every
+AffineChannel (scale and bias) also gets the running_mean = 0 / running_var = 1 of the
+FrozenBatchNorm2d it becomes, so a complete Detectron model covers the whole model.
+A file that cannot be read raises CheckpointFileError naming it (weights_file.py).
 """
 import codecs
 import logging
@@ -14,10 +17,14 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
+from .weights_file import (
+    CheckpointFileError, UnsafeCheckpointError, check_weights_file, is_torch_zip, unreadable_weights_file,
+)
+
 logger = logging.getLogger(__name__)
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(UnsafeCheckpointError):
     """The pickle asked for something other than numpy arrays and plain containers."""
 
 
@@ -57,20 +64,28 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
 def load_c2_pickle(path: str) -> Dict[str, np.ndarray]:
     """{blob name: numpy array} of a Detectron .pkl (its "blobs" entry if present)."""
+    check_weights_file(path)
     try:
         with open(path, "rb") as f:
             data = _ArraysOnlyUnpickler(f, path).load()
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
-        raise RuntimeError(f"{path}: not a readable Caffe2/Detectron weights pickle (truncated or corrupt?): {e}") from e
+    except Exception as e:  # the unpickler raises about anything on garbage
+        if is_torch_zip(path):
+            raise CheckpointFileError(
+                f"{path} is a PyTorch checkpoint (written by torch.save), not a Caffe2/Detectron pickle: name it *.pth"
+            ) from e
+        raise unreadable_weights_file(path, e, kind="Caffe2/Detectron weights pickle") from e
     if isinstance(data, dict) and "blobs" in data:
         data = data["blobs"]
     if not isinstance(data, dict):
-        raise RuntimeError(f"{path}: expected a dict of blobs, got {type(data).__name__}")
+        raise CheckpointFileError(f"{path}: expected a dict of blobs, got {type(data).__name__}")
     for name, value in data.items():
-        if not isinstance(value, np.ndarray) or value.dtype == object:
-            raise RuntimeError(f"{path}: blob {name!r} is not a numeric array ({type(value).__name__})")
+        if not isinstance(name, str):
+            raise CheckpointFileError(f"{path}: blob name {name!r} is not a string")
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+            kind = f"array of {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+            raise CheckpointFileError(f"{path}: blob {name!r} is not a numeric array ({kind})")
     return data
 
 
@@ -155,4 +170,9 @@ def load_c2_format(cfg, f: str) -> Dict[str, "OrderedDict[str, torch.Tensor]"]:
         if "_momentum" in old:
             continue
         state_dict[new] = torch.from_numpy(np.ascontiguousarray(blobs[old]))
+        if old.endswith("_bn_s") and new.endswith(".weight"):
+            # AffineChannel == FrozenBatchNorm2d with these statistics (their initial values).
+            stem = new[: -len("weight")]
+            state_dict.setdefault(stem + "running_mean", torch.zeros_like(state_dict[new]))
+            state_dict.setdefault(stem + "running_var", torch.ones_like(state_dict[new]))
     return {"model": state_dict}

@@ -2,6 +2,7 @@
 batching, original-size outputs, weights and class names, the demo's drawing."""
 import importlib.util
 import json
+import logging
 import os
 
 import numpy as np
@@ -15,7 +16,10 @@ from maskrcnn_benchmark.engine.predictor import COCODemo, Predictor, default_wei
 from maskrcnn_benchmark.modeling.detector import build_detection_model
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 from maskrcnn_benchmark.structures.image_list import to_image_list
-from maskrcnn_benchmark.utils.checkpoint import Checkpointer
+from maskrcnn_benchmark.utils.checkpoint import Checkpointer, WeightsCoverageError
+
+# Most tests run randomly initialised models on purpose (test_no_weights_warn_loudly checks the warning).
+pytestmark = pytest.mark.filterwarnings("ignore:Predictor. no weights given:RuntimeWarning")
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MASK_CONFIG = os.path.join(REPO, "configs", "cpu", "e2e_mask_rcnn_R_18_FPN_cpu.yaml")
@@ -150,6 +154,34 @@ def test_wrong_inputs_name_the_image_and_the_expectation(setup, image, expected)
         predictor([random_bgr(40, 50, 0), image])
     assert "image 1" in str(error.value) and expected in str(error.value)
     assert "BGR" in str(error.value)
+
+
+def test_weights_must_cover_the_whole_model(setup, tmp_path, caplog):
+    cfg, weights, _ = setup
+    other_cfg = tiny_cfg(tmp_path, MASK_CONFIG, "MODEL.ROI_BOX_HEAD.NUM_CLASSES", "3")
+    with pytest.raises(WeightsCoverageError) as info:
+        Predictor(other_cfg, weights=weights)  # weights of a 5-class model
+    message = str(info.value)
+    assert "does not cover the whole model" in message and "cls_score.weight (model [3, 256] vs file [5, 256])" in message
+    assert "allow_random_weights=True" in message
+    with caplog.at_level(logging.WARNING):
+        predictor = Predictor(other_cfg, weights=weights, allow_random_weights=True)
+    assert "keep RANDOM values" in caplog.text
+    assert torch.equal(predictor.model.state_dict()["backbone.body.stem.conv1.weight"],
+                       torch.load(weights, weights_only=True)["model"]["backbone.body.stem.conv1.weight"])
+    # A backbone alone (e.g. ImageNet weights) is no model to predict with.
+    backbone = {k: v for k, v in torch.load(weights, weights_only=True)["model"].items() if k.startswith("backbone.")}
+    torch.save({"model": backbone}, tmp_path / "backbone.pth")
+    with pytest.raises(WeightsCoverageError, match=r"not in the file \(\d+\): .*rpn\.head\.\*.*roi_heads"):
+        Predictor(cfg, weights=str(tmp_path / "backbone.pth"))
+
+
+def test_no_weights_warn_loudly(tmp_path):
+    cfg = tiny_cfg(tmp_path)
+    with pytest.warns(RuntimeWarning, match="no weights given .* RANDOM initialisation"):
+        Predictor(cfg, weights="")
+    with pytest.warns(RuntimeWarning, match="RANDOM"):
+        Predictor(cfg)  # MODEL.WEIGHT is empty too
 
 
 def test_empty_results_keep_every_field(tmp_path):
