@@ -90,7 +90,7 @@ def main() -> None:
         args.opts.remove("--skip-test")
         args.skip_test = True
     cfg = load_config(args)
-    distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
+    distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank, cfg.DIST_TIMEOUT)
     # One training per OUTPUT_DIR, taken before anything is written there (log, config, checkpoints).
     lock = OutputDirLock(cfg.OUTPUT_DIR).acquire() if get_rank() == 0 and cfg.OUTPUT_DIR else None
     logger = setup_run(args, cfg, cfg.OUTPUT_DIR, distributed)

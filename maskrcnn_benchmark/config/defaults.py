@@ -291,6 +291,11 @@ _C.DTYPE = "float32"
 # that a training command gives the same result every time; process k of a distributed run draws from
 # SEED + k after the model is built. -1: a different seed every run (the original's behaviour).
 _C.SEED = 0
+# (added) Seconds a process of a distributed run waits in a collective (gradient all-reduce, loss
+# averaging, barriers) for the others before it fails, followed by a message naming the ranks that do
+# not answer (stopped, hung or dead). 0 = automatic: 300 on CPU (gloo), torch's default for NCCL. The
+# others waiting while the main process evaluates are not cut by it as long as that process answers.
+_C.DIST_TIMEOUT = 0
 # Accepted for compatibility with the original (it configured apex logging).
 _C.AMP_VERBOSE = False
 
@@ -298,6 +303,7 @@ _C.AMP_VERBOSE = False
 ADDED_KEYS: tuple = (
     "DATASETS.ON_BAD_INPUT",
     "DATASETS.REGISTER_COCO",
+    "DIST_TIMEOUT",
     "SEED",
     "SOLVER.ACCUMULATE_GRAD_ITERS",
     "SOLVER.CLIP_GRAD_NORM",

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..data.datasets.evaluation import evaluate
 from ..structures.bounding_box import BoxList
-from ..utils.comm import all_gather, get_world_size, is_main_process, synchronize
+from ..utils.comm import all_gather, get_world_size, is_main_process, synchronize, wait_for_all
 from .precision import autocast, resolve_autocast_dtype
 
 LOGGER_NAME = "maskrcnn_benchmark.inference"
@@ -157,19 +157,22 @@ def inference(
     )
 
     predictions = _accumulate_predictions_from_multiple_gpus(predictions)
-    if not is_main_process():
-        return None
+    result = None
+    if is_main_process():
+        if output_folder:
+            os.makedirs(output_folder, exist_ok=True)
+            torch.save(predictions, os.path.join(output_folder, "predictions.pth"))
 
-    if output_folder:
-        os.makedirs(output_folder, exist_ok=True)
-        torch.save(predictions, os.path.join(output_folder, "predictions.pth"))
-
-    extra_args: Dict[str, Any] = dict(
-        box_only=box_only,
-        iou_types=iou_types,
-        expected_results=expected_results,
-        expected_results_sigma_tol=expected_results_sigma_tol,
-    )
-    if per_class_ap:  # only when asked: other datasets' evaluations may not know the option
-        extra_args["per_class_ap"] = True
-    return evaluate(dataset=dataset, predictions=predictions, output_folder=output_folder, **extra_args)
+        extra_args: Dict[str, Any] = dict(
+            box_only=box_only,
+            iou_types=iou_types,
+            expected_results=expected_results,
+            expected_results_sigma_tol=expected_results_sigma_tol,
+        )
+        if per_class_ap:  # only when asked: other datasets' evaluations may not know the option
+            extra_args["per_class_ap"] = True
+        result = evaluate(dataset=dataset, predictions=predictions, output_folder=output_folder, **extra_args)
+    # Only the main process evaluates (COCOeval may take minutes): the others wait here for as long as
+    # it answers, rather than in their next collective, which DIST_TIMEOUT would cut short.
+    wait_for_all("evaluation")
+    return result

@@ -1,20 +1,27 @@
 """Process set-up shared by tools/train_net.py and tools/test_net.py: the distributed process group
 (torch.distributed.launch, torchrun, single process), config loading and logging."""
 import argparse
+import datetime
 import logging
 import os
 import random
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.distributed.constants import default_pg_nccl_timeout
 
 from ..config import cfg as global_cfg
+from ..utils import liveness
 from ..utils.collect_env import collect_env_info
 from ..utils.comm import get_rank
 from ..utils.logger import setup_logger
 from ..utils.miscellaneous import mkdir
+
+# DIST_TIMEOUT 0 on CPU (gloo): long enough for the slowest legitimate collective wait of a CPU run (a
+# checkpoint save, the first batches), short enough that a stopped process is noticed.
+GLOO_TIMEOUT_S = 300.0
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +34,24 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         default=None, nargs=argparse.REMAINDER)
 
 
-def init_distributed(device: str, local_rank: int) -> bool:
-    """Join the process group when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPU); True if distributed."""
+def collective_timeout_s(dist_timeout: float, backend: str) -> float:
+    """DIST_TIMEOUT in seconds, 0 meaning automatic: GLOO_TIMEOUT_S on CPU (a stopped process should not
+    hold the others for torch's 30 minutes), torch's own default for NCCL."""
+    if dist_timeout < 0:
+        raise ValueError(f"DIST_TIMEOUT must be >= 0 seconds (0 = automatic), got {dist_timeout}")
+    if dist_timeout > 0:
+        return float(dist_timeout)
+    if backend == "nccl":
+        return default_pg_nccl_timeout.total_seconds()
+    return GLOO_TIMEOUT_S
+
+
+def init_distributed(device: str, local_rank: int, dist_timeout: Optional[float] = None) -> bool:
+    """Join the process group when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPU); True if distributed.
+
+    Collectives fail after `dist_timeout` seconds (DIST_TIMEOUT; None: the loaded config's), and an
+    uncaught failure is followed by a message naming the ranks that do not answer (utils/liveness.py).
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return False
@@ -37,8 +60,13 @@ def init_distributed(device: str, local_rank: int) -> bool:
         backend = "nccl"
     else:
         backend = "gloo"
+    timeout_s = collective_timeout_s(global_cfg.DIST_TIMEOUT if dist_timeout is None else dist_timeout, backend)
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, init_method="env://")
+        dist.init_process_group(
+            backend=backend, init_method="env://", timeout=datetime.timedelta(seconds=timeout_s)
+        )
+    liveness.start(timeout_s)
+    liveness.install_failure_report()
     return True
 
 
@@ -116,7 +144,5 @@ def run_test(cfg, model: torch.nn.Module, distributed: bool, output_dir: str) ->
             device=cfg.MODEL.DEVICE, expected_results=cfg.TEST.EXPECTED_RESULTS,
             expected_results_sigma_tol=cfg.TEST.EXPECTED_RESULTS_SIGMA_TOL, output_folder=folder,
             per_class_ap=cfg.TEST.PER_CLASS_AP, autocast_dtype=autocast_dtype(cfg),
-        ))
-        if distributed:
-            dist.barrier()
+        ))  # every process leaves inference() together, once the main one evaluated
     return results

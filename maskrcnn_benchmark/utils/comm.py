@@ -4,6 +4,8 @@ from typing import Any, Dict, List
 import torch
 import torch.distributed as dist
 
+from . import liveness
+
 
 def _initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -25,6 +27,20 @@ def synchronize() -> None:
     """Barrier across all processes (no-op in a single process)."""
     if _initialized() and dist.get_world_size() > 1:
         dist.barrier()
+
+
+def wait_for_all(name: str) -> None:
+    """Barrier for waits that may be legitimately long (the others waiting while the main process
+    evaluates): it lasts as long as the awaited processes still answer, and fails naming them once
+    they stopped answering for DIST_TIMEOUT (utils/liveness.py), where a collective barrier would fail
+    after DIST_TIMEOUT whatever they do. A plain barrier in runs set up without liveness."""
+    if get_world_size() < 2:
+        return
+    live = liveness.active()
+    if live is None:
+        dist.barrier()
+    else:
+        live.wait_for_all(name)
 
 
 def all_gather(data: Any) -> List[Any]:

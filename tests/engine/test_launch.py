@@ -48,3 +48,46 @@ def test_seed_everything_is_reproducible_and_random_when_negative():
     seed_everything(7)
     assert torch.equal(a, torch.rand(3))
     assert seed_everything(-1) >= 0
+
+
+@pytest.mark.parametrize("dist_timeout,backend,expected", [
+    (0, "gloo", 300.0),      # automatic on CPU: minutes, not torch's 30
+    (0, "nccl", 600.0),      # automatic on GPUs: torch's NCCL default
+    (7, "gloo", 7.0),
+    (45, "nccl", 45.0),
+])
+def test_collective_timeout_from_dist_timeout(dist_timeout, backend, expected):
+    from maskrcnn_benchmark.engine.launch import collective_timeout_s
+
+    assert collective_timeout_s(dist_timeout, backend) == expected
+
+
+def test_negative_dist_timeout_is_refused():
+    from maskrcnn_benchmark.engine.launch import collective_timeout_s
+
+    with pytest.raises(ValueError, match="DIST_TIMEOUT"):
+        collective_timeout_s(-1, "gloo")
+
+
+def test_init_distributed_passes_the_timeout_and_starts_the_roll_call(monkeypatch):
+    import datetime
+
+    import torch.distributed as dist
+
+    from maskrcnn_benchmark.engine import launch
+
+    calls = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kwargs: calls.setdefault("init", kwargs))
+    monkeypatch.setattr(launch.liveness, "start", lambda timeout_s: calls.setdefault("start", timeout_s))
+    monkeypatch.setattr(launch.liveness, "install_failure_report", lambda: calls.setdefault("report", True))
+    assert launch.init_distributed("cpu", 0, dist_timeout=4)
+    assert calls["init"]["backend"] == "gloo" and calls["init"]["timeout"] == datetime.timedelta(seconds=4)
+    assert calls["start"] == 4 and calls["report"]
+    calls.clear()
+    assert launch.init_distributed("cpu", 0)  # None: the loaded config's DIST_TIMEOUT (default 0 = automatic)
+    assert calls["init"]["timeout"] == datetime.timedelta(seconds=300)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    calls.clear()
+    assert not launch.init_distributed("cpu", 0) and not calls
