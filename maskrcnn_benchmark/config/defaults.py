@@ -48,9 +48,10 @@ _C.DATASETS = CN()
 # Names registered in paths_catalog.DatasetCatalog.
 _C.DATASETS.TRAIN = ()
 _C.DATASETS.TEST = ()
-# (added) What to do with a corrupt or unreadable image or a malformed annotation (bad polygon,
-# zero-size or negative box, unknown category id): "skip" reports it (file, image id, field), drops the
-# annotation or image and counts it in the log; "error" raises at once.
+# (added) What to do with a malformed entry of the annotation file (an annotation, a polygon, an image
+# entry, duplicated ids) or an unreadable training image: "skip" drops it (training and evaluation
+# alike) and reports the counts and the first few in one warning (file, image id, annotation id, field,
+# value); "error" raises at the first one. A broken file or category list always raises.
 _C.DATASETS.ON_BAD_INPUT = "skip"
 # (added) COCO-format datasets of your own, registered before DATASETS.TRAIN / TEST are looked up:
 # a list of [name, images folder, annotation json] (relative paths: against the data folder), e.g.
