@@ -142,69 +142,76 @@ def do_train(
         checkpoints.save(name, confirmed, **arguments, **extra, rng_states=gather_rng_states())
 
     start_training_time = end = time.time()
-    for iteration in range(start_iter + 1, max_iter + 1):
-        data_time = 0.0
-        loss_sums: Dict[str, torch.Tensor] = {}
-        for micro in range(accumulate):
-            fetch_start = time.time()
-            images, targets, _ = next(batches)
-            data_time += time.time() - fetch_start
-            images = images.to(device)
-            targets = [t.to(device) for t in targets]
-            # DDP: all-reduce the gradients once per iteration, on the last micro-batch.
-            sync = micro == accumulate - 1 or not hasattr(model, "no_sync")
-            with (nullcontext() if sync else model.no_sync()):
-                with autocast(device.type, amp_dtype):
-                    loss_dict = model(images, targets)
-                losses = sum(loss.float() for loss in loss_dict.values())
-                reduced = reduce_loss_dict(loss_dict)
-                try:
-                    guard.check(reduced, iteration)
-                except NonFiniteLossError as e:
-                    raise _stopped(e, checkpoints) from None
-                scaler.scale(losses / accumulate).backward()
-            for name, value in reduced.items():
-                loss_sums[name] = loss_sums.get(name, 0.0) + value.float() / accumulate
-        # The weights of the last checkpoint gave healthy losses: it becomes the one to resume from.
-        checkpoints.confirm()
+    try:
+        for iteration in range(start_iter + 1, max_iter + 1):
+            data_time = 0.0
+            loss_sums: Dict[str, torch.Tensor] = {}
+            for micro in range(accumulate):
+                fetch_start = time.time()
+                images, targets, _ = next(batches)
+                data_time += time.time() - fetch_start
+                images = images.to(device)
+                targets = [t.to(device) for t in targets]
+                # DDP: all-reduce the gradients once per iteration, on the last micro-batch.
+                sync = micro == accumulate - 1 or not hasattr(model, "no_sync")
+                with (nullcontext() if sync else model.no_sync()):
+                    with autocast(device.type, amp_dtype):
+                        loss_dict = model(images, targets)
+                    losses = sum(loss.float() for loss in loss_dict.values())
+                    reduced = reduce_loss_dict(loss_dict)
+                    try:
+                        guard.check(reduced, iteration)
+                    except NonFiniteLossError as e:
+                        raise _stopped(e, checkpoints) from None
+                    scaler.scale(losses / accumulate).backward()
+                for name, value in reduced.items():
+                    loss_sums[name] = loss_sums.get(name, 0.0) + value.float() / accumulate
+            # The weights of the last checkpoint gave healthy losses: it becomes the one to resume from.
+            checkpoints.confirm()
 
-        if clip_norm > 0:
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        with warnings.catch_warnings():
-            # GradScaler skips the optimizer step when float16 gradients overflowed (by design); the
-            # schedule still advances with the iteration, so torch's order warning does not apply.
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
-            scheduler.step()
-        arguments["iteration"] = iteration
+            if clip_norm > 0:
+                scaler.unscale_(optimizer)
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            with warnings.catch_warnings():
+                # GradScaler skips the optimizer step when float16 gradients overflowed (by design); the
+                # schedule still advances with the iteration, so torch's order warning does not apply.
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+                scheduler.step()
+            arguments["iteration"] = iteration
 
-        batch_time = time.time() - end
-        end = time.time()
-        meters.update(loss=sum(loss_sums.values()), **loss_sums)
-        meters.update(time=batch_time, data=data_time)
-        if clip_norm > 0:
-            meters.update(grad_norm=grad_norm.float())
+            batch_time = time.time() - end
+            end = time.time()
+            meters.update(loss=sum(loss_sums.values()), **loss_sums)
+            meters.update(time=batch_time, data=data_time)
+            if clip_norm > 0:
+                meters.update(grad_norm=grad_norm.float())
 
-        if iteration % log_period == 0 or iteration == max_iter:
-            eta_seconds = meters.time.global_avg * (max_iter - iteration)
-            lr = optimizer.param_groups[0]["lr"]
-            memory_mb = torch.cuda.max_memory_allocated() / 1024.0 / 1024.0 if device.type == "cuda" else 0.0
-            logger.info(
-                meters.delimiter.join([
-                    f"eta: {datetime.timedelta(seconds=int(eta_seconds))}", f"iter: {iteration}", str(meters),
-                    f"lr: {lr:.6f}", f"max mem: {memory_mb:.0f}",
-                ])
-            )
-            values = {name: meter.median for name, meter in meters.meters.items()}
-            writer.write(iteration, {**values, "lr": lr, "eta_seconds": eta_seconds, "max_mem_mb": memory_mb})
-        if checkpoint_period > 0 and iteration % checkpoint_period == 0 and iteration != max_iter:
-            save(f"model_{iteration:07d}", confirmed=False)
-        if data_loader_val is not None and test_period > 0 and iteration % test_period == 0:
-            _validate(cfg, model, data_loader_val, device, iteration, logger, writer)
-            end = time.time()  # validation time is not training time
+            if iteration % log_period == 0 or iteration == max_iter:
+                eta_seconds = meters.time.global_avg * (max_iter - iteration)
+                lr = optimizer.param_groups[0]["lr"]
+                memory_mb = torch.cuda.max_memory_allocated() / 1024.0 / 1024.0 if device.type == "cuda" else 0.0
+                logger.info(
+                    meters.delimiter.join([
+                        f"eta: {datetime.timedelta(seconds=int(eta_seconds))}", f"iter: {iteration}", str(meters),
+                        f"lr: {lr:.6f}", f"max mem: {memory_mb:.0f}",
+                    ])
+                )
+                values = {name: meter.median for name, meter in meters.meters.items()}
+                writer.write(iteration, {**values, "lr": lr, "eta_seconds": eta_seconds, "max_mem_mb": memory_mb})
+            if checkpoint_period > 0 and iteration % checkpoint_period == 0 and iteration != max_iter:
+                save(f"model_{iteration:07d}", confirmed=False)
+            if data_loader_val is not None and test_period > 0 and iteration % test_period == 0:
+                _validate(cfg, model, data_loader_val, device, iteration, logger, writer)
+                end = time.time()  # validation time is not training time
+    except KeyboardInterrupt:
+        # Ctrl-C right after a save: its weights have not been checked by a loss yet, but are kept as
+        # the checkpoint to resume from when finite, rather than losing a whole checkpoint period.
+        if all_finite(params):
+            checkpoints.confirm()
+        raise
     if max_iter > start_iter:
         # No later loss checks the last step's weights; finite ones are taken as healthy.
         healthy = all_finite(params)

@@ -6,8 +6,10 @@ other's checkpoints. The main process of a training holds an exclusive lock on O
 (even kill -9), so a lock is never left behind. The file records who holds it, for the message a
 second training gets.
 """
+import errno
 import fcntl
 import json
+import logging
 import os
 import socket
 import sys
@@ -15,6 +17,7 @@ import time
 from typing import IO, Optional
 
 LOCK_NAME = ".train.lock"
+logger = logging.getLogger(__name__)
 
 
 class OutputDirInUseError(RuntimeError):
@@ -33,7 +36,13 @@ class OutputDirLock:
         f = open(self.path, "a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                # A file system without locks (some network mounts): run, but unprotected.
+                logger.warning("Cannot lock %s (%s): two trainings into this OUTPUT_DIR would not be stopped.",
+                               self.path, e)
+                f.close()
+                return self
             f.seek(0)
             holder = f.read().strip()
             f.close()

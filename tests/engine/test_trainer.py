@@ -161,6 +161,27 @@ def test_an_exploding_finite_loss_stops_the_run_and_its_checkpoint_is_not_the_on
         assert not (tmp_path / "last_checkpoint").exists()
 
 
+class _InterruptedModel(_LossModel):
+    """Ctrl-C (KeyboardInterrupt) during call `at`."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def forward(self, images, targets):
+        if self.calls + 1 == self.at:
+            raise KeyboardInterrupt
+        return super().forward(images, targets)
+
+
+def test_ctrl_c_right_after_a_save_keeps_that_checkpoint_as_the_one_to_resume(tmp_path):
+    # model_0000002 is written after iteration 2; Ctrl-C comes before iteration 3 checked its weights.
+    c = _cfg(tmp_path, "SOLVER.MAX_ITER", 6)
+    with pytest.raises(KeyboardInterrupt):
+        _train(c, [_batch(0)] * 6, checkpoint_period=2, model=_InterruptedModel(3))
+    assert (tmp_path / "last_checkpoint").read_text().strip().endswith("model_0000002.pth")
+
+
 def test_divergence_ratio_zero_only_stops_on_non_finite_losses(tmp_path):
     # (BASE_LR 0: the exploded losses leave the weights finite.)
     c = _cfg(tmp_path, "SOLVER.MAX_ITER", 4, "SOLVER.DIVERGENCE_RATIO", 0.0, "SOLVER.BASE_LR", 0.0)

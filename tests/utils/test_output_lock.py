@@ -36,3 +36,16 @@ def test_the_lock_of_a_killed_process_is_released(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     OutputDirLock(str(tmp_path)).acquire().release()  # kill -9 leaves no lock behind
+
+
+def test_a_file_system_without_locks_warns_and_runs_unprotected(tmp_path, monkeypatch, caplog):
+    import errno
+    import fcntl
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level("WARNING"):
+        OutputDirLock(str(tmp_path)).acquire().release()
+    assert "would not be stopped" in caplog.text
