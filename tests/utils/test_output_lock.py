@@ -12,7 +12,7 @@ from maskrcnn_benchmark.utils.output_lock import OutputDirInUseError, OutputDirL
 HOLD = """
 import sys, time
 from maskrcnn_benchmark.utils.output_lock import OutputDirLock
-OutputDirLock(sys.argv[1]).acquire()
+lock = OutputDirLock(sys.argv[1]).acquire()  # held while the process lives
 print("locked", flush=True)
 time.sleep(600)
 """
