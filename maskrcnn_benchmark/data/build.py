@@ -19,6 +19,7 @@ from typing import Any, List, Optional, Sequence, Union
 import torch.utils.data
 from torch.utils.data import BatchSampler, DataLoader, Sampler, SequentialSampler
 
+from ..config.checks import check_input
 from ..utils.comm import get_rank, get_world_size
 from ..utils.imports import import_paths_catalog
 from . import datasets as D
@@ -187,6 +188,7 @@ def make_data_loader(
     losses). Testing: a list, one loader per DATASETS.TEST name, TEST.IMS_PER_BATCH / world size
     images per batch, sequential order.
     """
+    check_input(cfg)  # image sizes, normalisation, NUM_WORKERS: before any dataset is read
     num_gpus = get_world_size()
     if is_train:
         images_per_batch, key = cfg.SOLVER.IMS_PER_BATCH, "SOLVER.IMS_PER_BATCH"

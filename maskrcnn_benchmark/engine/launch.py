@@ -13,6 +13,7 @@ import torch.distributed as dist
 from torch.distributed.constants import default_pg_nccl_timeout
 
 from ..config import cfg as global_cfg
+from ..config.checks import check_config
 from ..utils import liveness
 from ..utils.collect_env import collect_env_info
 from ..utils.comm import get_rank
@@ -81,16 +82,12 @@ def seed_everything(seed: int) -> int:
 
 
 def load_config(args: argparse.Namespace):
-    """The global cfg with the config file and the overrides merged, frozen."""
+    """The global cfg with the config file and the overrides merged, its values checked, frozen."""
     cfg = global_cfg
     if args.config_file:
         cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts or [])
-    if torch.device(cfg.MODEL.DEVICE).type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"MODEL.DEVICE is {cfg.MODEL.DEVICE!r} but no GPU is available: add `MODEL.DEVICE cpu` to the command "
-            f"line (and use a CPU-sized config, e.g. configs/cpu/)."
-        )
+    check_config(cfg)  # nonsense values fail here, before any model, data or output is made
     cfg.freeze()
     return cfg
 

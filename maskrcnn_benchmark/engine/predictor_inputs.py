@@ -2,18 +2,21 @@
 
 Accepted (anything else is a ValueError naming the image and what was expected):
 - numpy uint8 [H, W, 3] in **BGR** order (what cv2.imread / cv2.VideoCapture give), or [H, W] grey;
-- PIL images in any mode (converted to RGB);
+- PIL images in any mode (converted to RGB by data/image_modes.py: alpha dropped, 16-bit scaled);
 - torch tensors [3, H, W] in **RGB** order: uint8 0..255, or floating point 0..1 (torchvision's
   to_tensor convention), on any device.
 
 Every input goes through the same PIL image and then the dataset's test transform, so a prediction
 does not depend on which of these types held the pixels (float tensors are rounded to 8 bits).
 """
+import os
 from typing import Any, Tuple
 
 import numpy as np
 import torch
 from PIL import Image
+
+from ..data.image_modes import to_rgb
 
 EXPECTED = (
     "a numpy uint8 [H, W, 3] BGR array (OpenCV's order) or [H, W] grey array, a PIL image, or a torch "
@@ -69,14 +72,25 @@ def check_image(image: Any, name: str = "image") -> Tuple[int, int]:
         elif image.dtype != torch.uint8:
             raise _fail(name, image, "tensors must be uint8 or floating point")
         return image.shape[2], image.shape[1]
-    raise _fail(name, image)
+    raise _fail(name, image, _type_hint(image))
+
+
+def _type_hint(image: Any) -> str:
+    """Why a common wrong type was passed, and what to do instead."""
+    if image is None:
+        return "cv2.imread returns None when it cannot read the file: check the path"
+    if isinstance(image, (str, os.PathLike)):
+        return f"a path is not loaded for you: pass cv2.imread({str(image)!r}) or PIL.Image.open(...)"
+    if isinstance(image, (list, tuple)):
+        return "nested lists are not images: pass a list of images"
+    return ""
 
 
 def to_rgb_pil(image: Any, name: str = "image") -> Image.Image:
     """`image` (see the module docstring) as an RGB PIL image; `name` labels errors ("image 3")."""
     check_image(image, name)
     if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return image if image.mode == "RGB" else to_rgb(image)
     if isinstance(image, np.ndarray):
         if image.ndim == 2:
             return Image.fromarray(np.ascontiguousarray(image)).convert("RGB")

@@ -24,6 +24,7 @@ from pycocotools import mask as mask_utils
 from ...structures.bounding_box import BoxList
 from ...structures.keypoint import PersonKeypoints
 from ...structures.segmentation_mask import SegmentationMask
+from ..image_modes import to_rgb
 from .coco_problems import SKIP_HINT, ValidationReport
 from .coco_validation import NUM_PERSON_KEYPOINTS, check_on_bad_input, coco_from_dict, validate_coco_file
 
@@ -176,7 +177,7 @@ class COCODataset(torch.utils.data.Dataset):
                 # size bounds the memory an image may take.
                 if f.size != (info["width"], info["height"]):
                     raise self._size_mismatch(path, info, f.size)
-                return f.convert("RGB")  # convert() forces the full decode, so corruption shows here
+                return to_rgb(f)  # a full decode, so corruption shows here; 16-bit files are scaled
         except ImageSizeMismatch:
             raise
         except _IMAGE_ERRORS as e:
