@@ -94,6 +94,8 @@ def describe_weights_file(path: str) -> str:
 
 def unreadable_weights_file(path: str, error: BaseException, kind: str = "checkpoint") -> CheckpointFileError:
     """The CheckpointFileError for a file whose loader failed with `error`."""
+    if isinstance(error, PermissionError):
+        return CheckpointFileError(f"{path} cannot be read: permission denied")
     description = describe_weights_file(path)
     if description:
         return CheckpointFileError(f"{path} is {description}")

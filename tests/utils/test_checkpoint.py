@@ -172,12 +172,20 @@ def test_broken_files_raise_one_error_naming_the_file_and_the_problem(tmp_path, 
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_unreadable_file_says_so(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads any file")
+def test_unreadable_file_says_so(tmp_path, monkeypatch):
+    # No read permission (root reads any file, so opening it is made to fail as it would for a user).
+    import builtins
+
     path = tmp_path / "locked.pth"
     torch.save(_model().state_dict(), path)
-    path.chmod(0)
+    real_open = builtins.open
+
+    def no_permission(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_permission)
     with pytest.raises(CheckpointFileError, match="permission denied"):
         load_checkpoint_file(str(path))
 
