@@ -88,7 +88,8 @@ def training_step(model: torch.nn.Module, images, targets, dtype: str) -> Callab
     return step
 
 
-def ours(config: str, batch, dtype: str) -> Callable[[], None]:
+def ours(config: str, batch, dtype: str, return_parts: bool = False):
+    """Our training step on `batch` (with return_parts: (step, model, ImageList))."""
     c = global_cfg.clone()
     c.merge_from_file(os.path.join(REPO, config))
     c.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.WEIGHT", ""])
@@ -102,7 +103,9 @@ def ours(config: str, batch, dtype: str) -> Callable[[], None]:
         target.add_field("labels", labels)
         target.add_field("masks", SegmentationMask(polygons, target.size))
         targets.append(target)
-    return training_step(model, to_image_list(images, c.DATALOADER.SIZE_DIVISIBILITY), targets, dtype)
+    image_list = to_image_list(images, c.DATALOADER.SIZE_DIVISIBILITY)
+    step = training_step(model, image_list, targets, dtype)
+    return (step, model, image_list) if return_parts else step
 
 
 def _torchvision_small(c, num_images: int):
@@ -134,7 +137,8 @@ def _torchvision_small(c, num_images: int):
     )
 
 
-def theirs(name: str, config: str, batch, dtype: str) -> Callable[[], None]:
+def theirs(name: str, config: str, batch, dtype: str, return_parts: bool = False):
+    """torchvision's training step on `batch` (with return_parts: (step, model, list of images))."""
     c = global_cfg.clone()
     c.merge_from_file(os.path.join(REPO, config))
     torch.manual_seed(0)
@@ -157,7 +161,8 @@ def theirs(name: str, config: str, batch, dtype: str) -> Callable[[], None]:
     model.train()
     images = [image for image, *_ in batch]
     targets = [{"boxes": boxes, "labels": labels, "masks": masks} for _, boxes, labels, _, masks in batch]
-    return training_step(model, images, targets, dtype)
+    step = training_step(model, images, targets, dtype)
+    return (step, model, images) if return_parts else step
 
 
 def median_seconds(step: Callable[[], None], repeats: int) -> float:
