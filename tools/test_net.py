@@ -14,7 +14,9 @@ import logging
 
 import torch
 
-from maskrcnn_benchmark.engine.launch import add_common_arguments, init_distributed, load_config, run_test, setup_run
+from maskrcnn_benchmark.engine.launch import (
+    add_common_arguments, init_distributed, load_config, run_test, setup_run, take_trailing_flags,
+)
 from maskrcnn_benchmark.modeling.detector import build_detection_model
 from maskrcnn_benchmark.utils.checkpoint import CheckpointFileError, DetectronCheckpointer, WeightsCoverageError
 from maskrcnn_benchmark.utils.comm import synchronize
@@ -62,11 +64,9 @@ def main() -> None:
              "weights; a warning is logged). Without it, either is an error.",
     )
     args = parser.parse_args()
-    if "--allow-random-weights" in (args.opts or []):  # also accepted after the KEY VALUE overrides
-        args.opts.remove("--allow-random-weights")
-        args.allow_random_weights = True
+    take_trailing_flags(args, "--allow-random-weights")
     cfg = load_config(args)
-    distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
+    distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank, cfg.DIST_TIMEOUT)
     logger = setup_run(args, cfg, "", distributed)
     model = build_detection_model(cfg)
     model.to(torch.device(cfg.MODEL.DEVICE))

@@ -15,7 +15,7 @@ import torch
 
 from maskrcnn_benchmark.data import make_data_loader
 from maskrcnn_benchmark.engine.launch import (
-    add_common_arguments, init_distributed, load_config, run_test, seed_everything, setup_run,
+    add_common_arguments, init_distributed, load_config, run_test, seed_everything, setup_run, take_trailing_flags,
 )
 from maskrcnn_benchmark.engine.trainer import do_train
 from maskrcnn_benchmark.modeling.detector import build_detection_model
@@ -86,9 +86,7 @@ def main() -> None:
     add_common_arguments(parser)
     parser.add_argument("--skip-test", dest="skip_test", help="Do not test the final model", action="store_true")
     args = parser.parse_args()
-    if "--skip-test" in (args.opts or []):  # also accepted after the KEY VALUE overrides
-        args.opts.remove("--skip-test")
-        args.skip_test = True
+    take_trailing_flags(args, "--skip-test")
     cfg = load_config(args)
     distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank, cfg.DIST_TIMEOUT)
     # One training per OUTPUT_DIR, taken before anything is written there (log, config, checkpoints).

@@ -35,6 +35,15 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         default=None, nargs=argparse.REMAINDER)
 
 
+def take_trailing_flags(args: argparse.Namespace, *flags: str) -> None:
+    """Also accept the store_true `flags` (e.g. "--skip-test") after the KEY VALUE overrides, where
+    argparse leaves them in args.opts: remove them there and set their attributes."""
+    for flag in flags:
+        if flag in (args.opts or []):
+            args.opts.remove(flag)
+            setattr(args, flag.lstrip("-").replace("-", "_"), True)
+
+
 def collective_timeout_s(dist_timeout: float, backend: str) -> float:
     """DIST_TIMEOUT in seconds, 0 meaning automatic: GLOO_TIMEOUT_S on CPU (a stopped process should not
     hold the others for torch's 30 minutes), torch's own default for NCCL."""

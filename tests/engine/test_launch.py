@@ -91,3 +91,14 @@ def test_init_distributed_passes_the_timeout_and_starts_the_roll_call(monkeypatc
     monkeypatch.setenv("WORLD_SIZE", "1")
     calls.clear()
     assert not launch.init_distributed("cpu", 0) and not calls
+
+
+def test_flags_given_after_the_overrides_are_taken_out_of_them():
+    import argparse
+
+    from maskrcnn_benchmark.engine.launch import take_trailing_flags
+
+    args = argparse.Namespace(opts=["SOLVER.MAX_ITER", "2", "--skip-test"], skip_test=False, allow_random_weights=False)
+    take_trailing_flags(args, "--skip-test", "--allow-random-weights")
+    assert args.opts == ["SOLVER.MAX_ITER", "2"] and args.skip_test and not args.allow_random_weights
+    take_trailing_flags(argparse.Namespace(opts=None), "--skip-test")  # no overrides at all

@@ -3,8 +3,6 @@ torchrun (gloo) compute the same first iteration as one process, a stopped run r
 test_net evaluates a checkpoint. Tiny images and a tiny COCO-format dataset (tools/tiny_training.py)."""
 import json
 import os
-import socket
-import subprocess
 import sys
 
 import pytest
@@ -12,28 +10,12 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tools"))
+import tiny_training as tt  # noqa: E402
 from tiny_training import CONFIG, TINY, write_dataset as _write_dataset  # noqa: E402
 
 
-def _run(args, env_extra=None, timeout=600):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    env.pop("WORLD_SIZE", None)
-    proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
 def _train(output_dir, register, *opts, nproc=1, skip_test=True):
-    overrides = TINY + ["OUTPUT_DIR", str(output_dir), "DATASETS.REGISTER_COCO", repr(register), *map(str, opts)]
-    if nproc == 1:
-        command = [sys.executable, "tools/train_net.py"]
-    else:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={port}",
-                   "tools/train_net.py"]
-    return _run(command + ["--config-file", CONFIG, *(["--skip-test"] if skip_test else []), *overrides])
+    return tt.run(tt.launcher(nproc) + tt.train_args(output_dir, register, opts, skip_test=skip_test))
 
 
 def _metrics(output_dir):
@@ -41,8 +23,7 @@ def _metrics(output_dir):
         return [json.loads(line) for line in f]
 
 
-def _weights(output_dir):
-    return torch.load(output_dir / "model_final.pth", weights_only=True)["model"]
+_weights = tt.weights
 
 
 def test_two_processes_under_torchrun_match_one_process(tmp_path):
@@ -81,7 +62,7 @@ def test_a_stopped_run_resumes_exactly_and_test_net_evaluates_it(tmp_path):
     for (name, a), b in zip(_weights(straight).items(), _weights(resumed).values()):
         assert torch.equal(a, b), name
     # test_net on the final checkpoint writes COCO results for the test set.
-    out = _run([sys.executable, "tools/test_net.py", "--config-file", CONFIG, "--ckpt", str(resumed / "model_final.pth"),
+    out = tt.run([sys.executable, "tools/test_net.py", "--config-file", CONFIG, "--ckpt", str(resumed / "model_final.pth"),
                 *TINY, "OUTPUT_DIR", str(resumed), "DATASETS.REGISTER_COCO", repr(register)])
     assert "Task: bbox" in out and "Task: segm" in out
     assert (resumed / "inference" / "tiny" / "predictions.pth").exists()

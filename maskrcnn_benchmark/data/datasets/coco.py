@@ -25,7 +25,7 @@ from ...structures.bounding_box import BoxList
 from ...structures.keypoint import PersonKeypoints
 from ...structures.segmentation_mask import SegmentationMask
 from ..image_modes import to_rgb
-from .coco_problems import SKIP_HINT, ValidationReport
+from .coco_problems import ValidationReport, skip_hint
 from .coco_validation import NUM_PERSON_KEYPOINTS, check_on_bad_input, coco_from_dict, validate_coco_file
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class COCODataset(torch.utils.data.Dataset):
 
     def _size_mismatch(self, path: str, info: dict, size: Tuple[int, int]) -> ImageSizeMismatch:
         training_with_error = self.remove_images_without_annotations and self.on_bad_input == "error"
-        hint = SKIP_HINT.replace("drop", "skip") if training_with_error else ""
+        hint = skip_hint("skip") if training_with_error else ""
         return ImageSizeMismatch(
             f"image {path} (image id {info['id']}, annotation file {self.ann_file}) is {size[0]}x{size[1]} "
             f"(width x height) but the annotation file says {info['width']}x{info['height']}{hint}"

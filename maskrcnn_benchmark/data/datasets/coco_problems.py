@@ -11,7 +11,14 @@ from typing import Any, List, Optional
 
 ON_BAD_INPUT_CHOICES = ("skip", "error")
 NUM_EXAMPLES_LOGGED = 5
-SKIP_HINT = " (set DATASETS.ON_BAD_INPUT 'skip' to drop it)"
+
+
+def skip_hint(verb: str = "drop") -> str:
+    """The end of an "error"-mode message: how to let the input be dropped (skipped) instead."""
+    return f" (set DATASETS.ON_BAD_INPUT 'skip' to {verb} it)"
+
+
+SKIP_HINT = skip_hint("drop")
 
 # Kinds of problems (the keys of the summary counts and of COCODataset.bad_input_counts).
 IMAGE_NOT_DICT = "image: entry not a dict"

@@ -96,6 +96,15 @@ def _validate(data, mode="skip"):
     return validate_coco_dict(data, FILE, mode)
 
 
+def _error_of(edit):
+    """(the ValueError message of validating the edited base json in "error" mode, the edited json)."""
+    data = _base()
+    edit(data)
+    with pytest.raises(ValueError) as info:
+        _validate(data, "error")
+    return str(info.value), data
+
+
 def test_a_valid_file_is_kept_whole():
     data = _base()
     before = copy.deepcopy(data)
@@ -212,11 +221,7 @@ BAD_IMAGES = {
 @pytest.mark.parametrize("case", sorted(BAD_IMAGES))
 def test_broken_image_entry_raises_with_error(case):
     edit, kind, where, field, value = BAD_IMAGES[case]
-    data = _base()
-    edit(data)
-    with pytest.raises(ValueError) as info:
-        _validate(data, "error")
-    message = str(info.value)
+    message, _ = _error_of(edit)
     for part in (f"{FILE}: {where}", value, "ON_BAD_INPUT 'skip'") + ((repr(field),) if field else ()):
         assert part in message, (part, message)
 
@@ -368,11 +373,7 @@ BAD_ANNOTATIONS = {
 @pytest.mark.parametrize("case", sorted(BAD_ANNOTATIONS))
 def test_bad_annotation_raises_with_error(case):
     edit, kind, ann_id, field, value = BAD_ANNOTATIONS[case]
-    data = _base()
-    edit(data)
-    with pytest.raises(ValueError) as info:
-        _validate(data, "error")
-    message = str(info.value)
+    message, data = _error_of(edit)
     image_id = P.show(data["annotations"][0].get("image_id"))
     where = f"{FILE}: annotations[1]" if ann_id is None else f"{FILE}: image id {image_id}, annotation id {ann_id}"
     parts = (where, value, "(set DATASETS.ON_BAD_INPUT 'skip' to drop it)") + ((f"field {field!r}",) if field else ())
@@ -467,11 +468,8 @@ def test_many_problems_give_one_warning_with_five_examples(caplog):
 
 
 def test_long_values_are_shown_short():
-    data = _base()
-    _set_ann(10, bbox=list(range(100000)))(data)
-    with pytest.raises(ValueError) as info:
-        _validate(data, "error")
-    assert len(str(info.value)) < 600 and "(100000 values)" in str(info.value)
+    message, _ = _error_of(_set_ann(10, bbox=list(range(100000))))
+    assert len(message) < 600 and "(100000 values)" in message
 
 
 # ------------------------------------------------------------------------- dataset-wide rules, fills
