@@ -51,12 +51,16 @@ def boxlist_nms(
     return boxlist[keep].convert(mode)
 
 
-def remove_small_boxes(boxlist: BoxList, min_size: float) -> BoxList:
-    """Keep the boxes whose width and height (`x2 - x1 + 1`, `y2 - y1 + 1`) are both >= min_size."""
+def large_enough(boxlist: BoxList, min_size: float) -> torch.Tensor:
+    """[N] bool: width and height (`x2 - x1 + 1`, `y2 - y1 + 1`) both >= min_size (False for NaN)."""
     xywh_boxes = boxlist.convert("xywh").bbox
     ws, hs = xywh_boxes[:, 2], xywh_boxes[:, 3]
-    keep = torch.nonzero((ws >= min_size) & (hs >= min_size)).squeeze(1)
-    return boxlist[keep]
+    return (ws >= min_size) & (hs >= min_size)
+
+
+def remove_small_boxes(boxlist: BoxList, min_size: float) -> BoxList:
+    """Keep the boxes whose width and height (`x2 - x1 + 1`, `y2 - y1 + 1`) are both >= min_size."""
+    return boxlist[torch.nonzero(large_enough(boxlist, min_size)).squeeze(1)]
 
 
 def boxlist_iou(boxlist1: BoxList, boxlist2: BoxList) -> torch.Tensor:

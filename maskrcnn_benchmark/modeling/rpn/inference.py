@@ -17,20 +17,17 @@ import torch
 from torch import nn
 
 from ...structures.bounding_box import BoxList
-from ...structures.boxlist_ops import boxlist_nms, cat_boxlist
+from ...structures.boxlist_ops import boxlist_nms, cat_boxlist, large_enough
 from ..box_coder import BoxCoder
 from .utils import permute_and_flatten
 
 
 def _keep_valid_proposals(boxlist: BoxList, min_size: float) -> BoxList:
-    """The boxes at least `min_size` wide and high (+1 convention) with a finite objectness.
-
-    One mask, one index: the same host synchronisation as a plain small-box removal. A NaN
-    coordinate fails the size comparisons, so such boxes go too.
+    """The boxes at least `min_size` wide and high (+1 convention, as remove_small_boxes) with a
+    finite objectness. One mask, one index: the same host synchronisation as remove_small_boxes. A
+    NaN coordinate fails the size comparisons, so such boxes go too.
     """
-    x1, y1, x2, y2 = boxlist.convert("xyxy").bbox.unbind(dim=1)
-    ws, hs = x2 - x1 + 1, y2 - y1 + 1
-    keep = (ws >= min_size) & (hs >= min_size) & torch.isfinite(boxlist.get_field("objectness"))
+    keep = large_enough(boxlist, min_size) & torch.isfinite(boxlist.get_field("objectness"))
     return boxlist[torch.nonzero(keep).squeeze(1)]
 
 
