@@ -13,6 +13,8 @@ from typing import Any, Callable, List, Sequence
 
 import torch
 
+from .config_file import ConfigValueError
+
 logger = logging.getLogger(__name__)
 
 # Feature levels of the FPN backbones (registered by CONV_BODY suffix): the RPN sees P2-P6 (ResNet
@@ -21,10 +23,6 @@ FPN_RPN_LEVELS = 5
 FPN_POOLER_LEVELS = 4
 DEVICE_TYPES = ("cpu", "cuda")
 WARMUP_METHODS = ("constant", "linear")
-
-
-class ConfigValueError(ValueError):
-    """A config key holds a value of the right type that cannot work."""
 
 
 def _fail(key: str, value: Any, allowed: str) -> ConfigValueError:

@@ -16,8 +16,9 @@ class ConfigFileNotFoundError(ConfigFileError, FileNotFoundError):
 
 
 class ConfigValueError(ValueError):
-    """A config value of the wrong type; the message names the file (or the command line), the key
-    and the value."""
+    """A config value that cannot work: of the wrong type (found when merged; the message names the
+    file or the command line) or of the right type but nonsense (config/checks.py); the message
+    names the key and the value."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -167,3 +167,9 @@ def test_library_entry_points_check_their_part(tmp_path):
 def test_steps_beyond_max_iter_only_warn(tmp_path, caplog):
     check_config(_cfg(tmp_path, "SOLVER.MAX_ITER", "800"))  # a shortened run of a (700, 900) schedule
     assert "SOLVER.STEPS (700, 900) go beyond SOLVER.MAX_ITER (800): the learning rate decays at (700,) only" in caplog.text
+
+
+def test_value_errors_of_merging_and_of_checks_are_one_exception_type():
+    from maskrcnn_benchmark.config import ConfigValueError as exported
+
+    assert ConfigValueError is exported
