@@ -6,9 +6,14 @@ torchvision's Mask R-CNN on the same synthetic batch, in one run.
 A GPU step is bound by kernel launches and host synchronisations more than by arithmetic, and every
 synchronisation stalls the device's queue. On the CPU the points where a GPU run would synchronise are
 counted from the profiler: the ops that read a device value on the host (aten::_local_scalar_dense:
-.item(), float(), bool() of a tensor) or whose output size depends on the data (aten::nonzero,
-aten::_unique2, aten::masked_select); "ops" counts every leaf op (about one kernel launch each on a
-GPU). (On a GPU, torch.cuda.set_sync_debug_mode would report the same points; not done here yet.)
+.item(), float(), bool() of a tensor), those whose output size depends on the data (aten::nonzero,
+aten::_unique2, aten::masked_select, and our NMS ops), and the library's deliberate reads of values
+(`maskrcnn_benchmark.modeling.utils.host_values`, marked "maskrcnn_benchmark::host_read"; a
+`.tolist()` or `.cpu()` of a CPU tensor is invisible to the profiler, hence the mark). torchvision
+has no such mark: its `.tolist()` reads (a few per iteration) are not in its count, which is
+therefore a lower bound. "ops" counts every leaf op (about one kernel launch each on a GPU).
+With --device cuda the count is the device's own: torch.cuda.set_sync_debug_mode("warn") reports
+every synchronisation, of every kind, and the warnings are counted.
 
 The models are those of benchmarks/train.py ("small": the make-demo R-18-FPN against the same
 architecture from torchvision's parts; "r50": R-50-FPN against torchvision's maskrcnn_resnet50_fpn).
@@ -22,10 +27,17 @@ from typing import Callable, Dict
 
 import torch
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from maskrcnn_benchmark.modeling.utils import HOST_READ  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train as bench  # noqa: E402  (benchmarks/train.py: models, synthetic batch, training step)
 
-SYNC_OPS = ("aten::_local_scalar_dense", "aten::nonzero", "aten::_unique2", "aten::masked_select")
+SYNC_OPS = (
+    "aten::_local_scalar_dense", "aten::nonzero", "aten::_unique2", "aten::masked_select",
+    "maskrcnn_benchmark::nms", "maskrcnn_benchmark::batched_nms", HOST_READ,
+)
 
 
 def count_ops(run: Callable[[], None]) -> Dict[str, int]:

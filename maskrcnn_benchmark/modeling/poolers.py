@@ -12,7 +12,7 @@ from torch import nn
 
 from ..layers.roi_align import ROIAlign
 from ..structures.bounding_box import BoxList
-from .utils import cat
+from .utils import cat, nonzero_per_segment
 
 
 class LevelMapper:
@@ -64,8 +64,9 @@ class Pooler(nn.Module):
         channels = x[0].shape[1]
         out_h, out_w = self.output_size
         result = x[0].new_zeros((num_rois, channels, out_h, out_w))
-        for level, (feature, pooler) in enumerate(zip(x, self.poolers)):
-            idx_in_level = torch.nonzero(levels == level).squeeze(1)
+        # The RoIs of every level with one host read (their counts) for all levels.
+        per_level = nonzero_per_segment([levels == level for level in range(len(self.poolers))])
+        for feature, pooler, idx_in_level in zip(x, self.poolers, per_level):
             result[idx_in_level] = pooler(feature, rois[idx_in_level]).to(result.dtype)
         return result
 

@@ -1,7 +1,16 @@
-"""Small tensor helpers shared by the model pieces."""
-from typing import Sequence
+"""Small tensor helpers shared by the model pieces.
+
+Host synchronisation: on a GPU, every read of a device value on the host (`.item()`, `.tolist()`,
+`bool(tensor)`, boolean-mask indexing, `torch.nonzero`) waits for all queued kernels and stalls the
+device. The training and inference paths therefore read values on the host only where a shape
+depends on the data, and do it through `host_values`, which also marks the read for profilers
+(benchmarks/syncs.py counts these marks, which a CPU profile would otherwise not show).
+"""
+from typing import List, Sequence
 
 import torch
+
+HOST_READ = "maskrcnn_benchmark::host_read"
 
 
 def cat(tensors: Sequence[torch.Tensor], dim: int = 0) -> torch.Tensor:
@@ -9,3 +18,18 @@ def cat(tensors: Sequence[torch.Tensor], dim: int = 0) -> torch.Tensor:
     if len(tensors) == 1:
         return tensors[0]
     return torch.cat(list(tensors), dim)
+
+
+def host_values(tensor: torch.Tensor) -> list:
+    """`tensor.tolist()`: one device->host synchronisation, marked for profilers as HOST_READ."""
+    with torch.profiler.record_function(HOST_READ):
+        return tensor.tolist()
+
+
+def nonzero_per_segment(masks: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+    """The indices of the True entries of each 1-D bool mask (ascending, int64, as torch.nonzero),
+    with one host synchronisation for all the masks together (their counts)."""
+    if not masks:
+        return []
+    counts = host_values(torch.stack([m.sum() for m in masks]))
+    return [torch.nonzero_static(m, size=c).squeeze(1) for m, c in zip(masks, counts)]

@@ -182,8 +182,11 @@ class PolygonList(object):
     def crop(self, box: Any) -> "PolygonList":
         """Shift every polygon by the box's (clamped) top-left corner; the size is `(x2 - x1, y2 - y1)`
         of the box as given (the resize after a crop then scales by `M / (x2 - x1)`)."""
+        if isinstance(box, torch.Tensor):  # one read of its values, in its own precision
+            box = box.detach().cpu()
+            box = box.numpy() if box.dtype in (torch.float32, torch.float64) else box.double().numpy()
         w, h = box[2] - box[0], box[3] - box[1]
-        w, h = [v.item() if isinstance(v, (torch.Tensor, np.generic)) else v for v in (w, h)]
+        w, h = [v.item() if isinstance(v, np.generic) else v for v in (w, h)]
         return PolygonList([p.crop(box) for p in self.polygons], (w, h))
 
     def resize(self, size: Any) -> "PolygonList":

@@ -51,11 +51,17 @@ def boxlist_nms(
     return boxlist[keep].convert(mode)
 
 
-def large_enough(boxlist: BoxList, min_size: float) -> torch.Tensor:
-    """[N] bool: width and height (`x2 - x1 + 1`, `y2 - y1 + 1`) both >= min_size (False for NaN)."""
-    xywh_boxes = boxlist.convert("xywh").bbox
-    ws, hs = xywh_boxes[:, 2], xywh_boxes[:, 3]
+def boxes_large_enough(boxes: torch.Tensor, min_size: float) -> torch.Tensor:
+    """[...] bool for xyxy boxes [..., 4]: width and height (`x2 - x1 + 1`, `y2 - y1 + 1`) both
+    >= min_size (False for NaN)."""
+    ws = boxes[..., 2] - boxes[..., 0] + _TO_REMOVE
+    hs = boxes[..., 3] - boxes[..., 1] + _TO_REMOVE
     return (ws >= min_size) & (hs >= min_size)
+
+
+def large_enough(boxlist: BoxList, min_size: float) -> torch.Tensor:
+    """[N] bool: the boxes of `boxlist` that pass `boxes_large_enough`."""
+    return boxes_large_enough(boxlist.convert("xyxy").bbox, min_size)
 
 
 def remove_small_boxes(boxlist: BoxList, min_size: float) -> BoxList:

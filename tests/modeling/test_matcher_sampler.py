@@ -1,4 +1,6 @@
 """Matcher thresholds and the low-quality rule; the balanced sampler's counts."""
+from collections import Counter
+
 import pytest
 import torch
 
@@ -67,3 +69,29 @@ def test_sampler_is_random_but_seedable():
     c = BalancedPositiveNegativeSampler(20, 0.5)([labels])
     assert torch.equal(a[0][0], b[0][0])
     assert not torch.equal(a[0][0], c[0][0])
+
+
+def test_sampler_draws_uniform_subsets():
+    # The original drew randperm(#candidates)[:k]: every k-subset of the candidates equally likely.
+    # 2 of 4 positives -> 6 subsets, 1 of 3 negatives (batch 3) -> 3; over a padded batch of two
+    # images of different lengths (so padding cannot bias the draw). Chi-square at a fixed seed.
+    torch.manual_seed(0)
+    sampler = BalancedPositiveNegativeSampler(3, 2 / 3)
+    first = torch.tensor([1, -1, 1, 0, 1, 0, 1, 0])
+    second = torch.tensor([0, 1, 1, 1, 1, 0, 0, -1, -1, -1, 0])
+    draws = 6000
+    counts = [Counter(), Counter(), Counter(), Counter()]
+    for _ in range(draws):
+        pos, neg = sampler([first, second])
+        for i in range(2):
+            counts[2 * i][tuple(torch.nonzero(pos[i]).flatten().tolist())] += 1
+            counts[2 * i + 1][tuple(torch.nonzero(neg[i]).flatten().tolist())] += 1
+    for counter, subsets in zip(counts, (6, 3, 6, 4)):
+        assert len(counter) == subsets  # every subset occurs, none other
+        expected = draws / subsets
+        chi2 = sum((c - expected) ** 2 / expected for c in counter.values())
+        # 99.9% quantile of chi-square with (subsets - 1) degrees of freedom: 20.5 (5), 13.8 (2), 16.3 (3)
+        assert chi2 < {6: 20.5, 3: 13.8, 4: 16.3}[subsets]
+    # The second image: 4 positives -> 2 drawn, 4 negatives -> 1 drawn; ignored never drawn.
+    pos, neg = sampler([first, second])
+    assert pos[1].sum() == 2 and neg[1].sum() == 1 and not (pos[1] | neg[1])[7:].any()

@@ -50,10 +50,10 @@ class RPNLossComputation:
         labels, regression_targets = [], []
         for anchors_per_image, targets_per_image in zip(anchors, targets):
             matched_targets, matched_idxs = self.match_targets_to_anchors(anchors_per_image, targets_per_image)
-            labels_per_image = (matched_idxs >= 0).to(torch.float32)
-            labels_per_image[matched_idxs == Matcher.BELOW_LOW_THRESHOLD] = 0
-            labels_per_image[~anchors_per_image.get_field("visibility")] = -1
-            labels_per_image[matched_idxs == Matcher.BETWEEN_THRESHOLDS] = -1
+            ignored = (
+                (matched_idxs == Matcher.BETWEEN_THRESHOLDS) | ~anchors_per_image.get_field("visibility")
+            )
+            labels_per_image = (matched_idxs >= 0).to(torch.float32).masked_fill(ignored, -1)
             labels.append(labels_per_image)
             regression_targets.append(self.box_coder.encode(matched_targets.bbox, anchors_per_image.bbox))
         return labels, regression_targets
@@ -69,21 +69,30 @@ class RPNLossComputation:
         Returns (loss_objectness, loss_rpn_box_reg)."""
         anchors = [cat_boxlist(anchors_per_image) for anchors_per_image in anchors]
         labels, regression_targets = self.prepare_targets(anchors, targets)
-        sampled_pos, sampled_neg = self.fg_bg_sampler(labels)
-        sampled_pos_inds = torch.nonzero(torch.cat(sampled_pos)).squeeze(1)
-        sampled_inds = torch.nonzero(torch.cat(sampled_pos) | torch.cat(sampled_neg)).squeeze(1)
-
+        # Every image of a batch has the same anchors (one grid over the padded batch): [N, R] rows.
+        labels = torch.stack(labels)
+        regression_targets = torch.stack(regression_targets)
         objectness, box_regression = concat_box_prediction_layers(objectness, box_regression)
-        objectness = objectness.squeeze(1)
-        labels = torch.cat(labels)
-        regression_targets = torch.cat(regression_targets)
+        objectness = objectness.reshape(labels.shape)
+        box_regression = box_regression.reshape(regression_targets.shape)
 
-        box_loss = smooth_l1_loss(
-            box_regression[sampled_pos_inds], regression_targets[sampled_pos_inds], beta=1.0 / 9, size_average=False,
-        ) / max(sampled_inds.numel(), 1)
-        objectness_loss = F.binary_cross_entropy_with_logits(
-            objectness[sampled_inds].float(), labels[sampled_inds]
-        ) if sampled_inds.numel() > 0 else objectness.sum() * 0
+        # The sampled anchors are gathered at fixed-size positions (those not `taken` are filler and
+        # count zero), so no shape depends on the data and nothing is read on the host.
+        pos_index, pos_taken, neg_index, neg_taken = self.fg_bg_sampler.sample(labels)
+        num_sampled = (pos_taken.sum() + neg_taken.sum()).clamp(min=1)
+
+        index = torch.cat([pos_index, neg_index], dim=1)
+        taken = torch.cat([pos_taken, neg_taken], dim=1)
+        per_anchor = F.binary_cross_entropy_with_logits(
+            objectness.gather(1, index).float(), labels.gather(1, index).clamp(min=0), reduction="none"
+        )
+        objectness_loss = torch.where(taken, per_anchor, 0).sum() / num_sampled
+
+        pos_index = pos_index[:, :, None].expand(-1, -1, 4)
+        target = regression_targets.gather(1, pos_index)
+        # Filler rows regress onto their own target: zero difference, zero loss, zero gradient.
+        predicted = torch.where(pos_taken[:, :, None], box_regression.gather(1, pos_index).float(), target)
+        box_loss = smooth_l1_loss(predicted, target, beta=1.0 / 9, size_average=False) / num_sampled
         return objectness_loss, box_loss
 
 

@@ -48,6 +48,29 @@ def test_filter_results_equals_per_class_loop(detections_per_img):
     assert len(result) <= max(detections_per_img, len(ref_s))
 
 
+@pytest.mark.parametrize("detections_per_img", [100, 7, 0])
+def test_filter_batch_equals_the_per_class_loop_image_by_image(detections_per_img):
+    # Images of different sizes, one empty: nothing leaks from one image into another's NMS or limit.
+    g = torch.Generator().manual_seed(1)
+    c = 5
+    boxlists, references = [], []
+    for n in (40, 0, 25, 60):
+        xy = torch.rand(n, c, 2, generator=g) * 80
+        boxes = torch.cat([xy, xy + torch.rand(n, c, 2, generator=g) * 40 + 2], dim=2)
+        scores = torch.softmax(torch.randn(n, c, generator=g) * 3, dim=1)
+        boxlist = BoxList(boxes.reshape(-1, 4), (128, 128))
+        boxlist.add_field("scores", scores.reshape(-1))
+        boxlists.append(boxlist)
+        references.append(_reference_filter(boxes, scores, (128, 128), 0.05, 0.5, detections_per_img))
+    post = PostProcessor(score_thresh=0.05, nms=0.5, detections_per_img=detections_per_img)
+    results = post.filter_batch(boxlists, c)
+    assert len(results) == 4 and len(results[1]) == 0
+    for result, (ref_b, ref_s, ref_l) in zip(results, references):
+        assert torch.equal(result.get_field("labels"), ref_l)
+        torch.testing.assert_close(result.bbox, ref_b)
+        torch.testing.assert_close(result.get_field("scores"), ref_s)
+
+
 def test_forward_decodes_clips_and_handles_empty_images():
     post = PostProcessor(score_thresh=0.0, nms=0.5, detections_per_img=100, box_coder=BoxCoder((10, 10, 5, 5)))
     proposals = [BoxList(torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 70.0, 90.0]]), (60, 80)),

@@ -4,6 +4,7 @@ import torch
 from torch.nn import functional as F
 
 from maskrcnn_benchmark.config import cfg
+from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from maskrcnn_benchmark.modeling.box_coder import BoxCoder
 from maskrcnn_benchmark.modeling.matcher import Matcher
 from maskrcnn_benchmark.modeling.rpn.anchor_generator import AnchorGenerator, make_anchor_generator_retinanet
@@ -12,6 +13,7 @@ from maskrcnn_benchmark.modeling.rpn.loss import RPNLossComputation
 from maskrcnn_benchmark.modeling.rpn.rpn import build_rpn
 from maskrcnn_benchmark.modeling.rpn.utils import concat_box_prediction_layers
 from maskrcnn_benchmark.structures.bounding_box import BoxList
+from maskrcnn_benchmark.structures.boxlist_ops import cat_boxlist
 from maskrcnn_benchmark.structures.image_list import to_image_list
 
 
@@ -69,11 +71,6 @@ def test_labels_follow_thresholds_visibility_and_low_quality_rule():
     torch.testing.assert_close(regression[0][0], torch.zeros(4))
 
 
-class _TakeAll:
-    def __call__(self, labels):
-        return [l == 1 for l in labels], [l == 0 for l in labels]
-
-
 def test_loss_normalisation():
     image_size = (64, 64)
     anchors = BoxList(torch.tensor([[0.0, 0.0, 31.0, 31.0], [32.0, 32.0, 63.0, 63.0], [0.0, 32.0, 31.0, 63.0]]),
@@ -81,7 +78,7 @@ def test_loss_normalisation():
     anchors.add_field("visibility", torch.ones(3, dtype=torch.bool))
     target = BoxList(torch.tensor([[2.0, 2.0, 33.0, 33.0]]), image_size)
     coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
-    loss_fn = RPNLossComputation(Matcher(0.7, 0.3, True), _TakeAll(), coder)
+    loss_fn = RPNLossComputation(Matcher(0.7, 0.3, True), BalancedPositiveNegativeSampler(256, 0.5), coder)  # takes all
     logits = torch.tensor([0.5, -1.0, 2.0]).view(1, 3, 1, 1)  # 3 anchors at one location
     deltas = torch.randn(1, 12, 1, 1)
     obj_loss, box_loss = loss_fn([[anchors]], [logits], [deltas], [target])
@@ -206,3 +203,34 @@ def test_fpn_levels_merge_when_images_have_no_proposals(training):
         out = post(anchors, [level[1] for level in levels], [level[2] for level in levels])
         assert [len(p) for p in out] == expected
         assert all(p.get_field("objectness").dtype == torch.float32 for p in out)
+
+
+def test_loss_equals_the_original_formula_on_the_same_draws():
+    # Two images, many anchors: losses over the sampled anchors (selected by index, as the original
+    # did) equal the batched, fixed-size formulation when the sampler makes the same draws.
+    torch.manual_seed(0)
+    images = to_image_list([torch.zeros(3, 64, 80), torch.zeros(3, 80, 64)], 16)
+    generator = AnchorGenerator((16, 32), (0.5, 1.0, 2.0), (8, 16), straddle_thresh=0)
+    features = [torch.zeros(2, 1, 10, 10), torch.zeros(2, 1, 5, 5)]
+    anchors = generator(images, features)
+    targets = [BoxList(torch.tensor([[4.0, 6.0, 40.0, 30.0], [30.0, 20.0, 70.0, 60.0]]), (80, 64)),
+               BoxList(torch.tensor([[10.0, 10.0, 50.0, 70.0]]), (64, 80))]
+    objectness = [torch.randn(2, 3, 10, 10), torch.randn(2, 3, 5, 5)]
+    deltas = [torch.randn(2, 12, 10, 10) * 0.1, torch.randn(2, 12, 5, 5) * 0.1]
+    sampler = BalancedPositiveNegativeSampler(32, 0.25)
+    loss_fn = RPNLossComputation(Matcher(0.7, 0.3, True), sampler, BoxCoder((1.0, 1.0, 1.0, 1.0)))
+    torch.manual_seed(5)
+    obj_loss, box_loss = loss_fn(anchors, objectness, deltas, targets)
+
+    labels, regression = loss_fn.prepare_targets([cat_boxlist(a) for a in anchors], targets)
+    torch.manual_seed(5)
+    pos, neg = sampler(labels)
+    pos, sampled = torch.cat(pos), torch.cat(pos) | torch.cat(neg)
+    flat_obj, flat_deltas = concat_box_prediction_layers(objectness, deltas)
+    labels, regression = torch.cat(labels), torch.cat(regression)
+    expected_obj = F.binary_cross_entropy_with_logits(flat_obj.squeeze(1)[sampled], labels[sampled])
+    diff = (flat_deltas[pos] - regression[pos]).abs()
+    expected_box = torch.where(diff < 1 / 9, 0.5 * diff**2 * 9, diff - 0.5 / 9).sum() / sampled.sum()
+    assert pos.sum() > 0 and sampled.sum() > pos.sum()
+    torch.testing.assert_close(obj_loss, expected_obj)
+    torch.testing.assert_close(box_loss, expected_box)

@@ -20,7 +20,7 @@ from ....structures.bounding_box import BoxList
 from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from ...box_coder import BoxCoder
 from ...matcher import Matcher
-from ...utils import cat
+from ...utils import cat, nonzero_per_segment
 from ..matching import background_labels, match_proposals, nothing_to_match
 
 
@@ -57,12 +57,13 @@ class FastRCNNLossComputation:
         (kept for the loss call that follows)."""
         labels, regression_targets = self.prepare_targets(proposals, targets)
         sampled_pos, sampled_neg = self.fg_bg_sampler(labels)
+        keep = nonzero_per_segment([pos | neg for pos, neg in zip(sampled_pos, sampled_neg)])  # one host read
         sampled = []
-        for proposal, label, target, pos, neg in zip(proposals, labels, regression_targets, sampled_pos, sampled_neg):
+        for proposal, label, target, keep_per_image in zip(proposals, labels, regression_targets, keep):
             proposal = proposal.copy_with_fields(proposal.fields())
             proposal.add_field("labels", label)
             proposal.add_field("regression_targets", target)
-            sampled.append(proposal[torch.nonzero(pos | neg).squeeze(1)])
+            sampled.append(proposal[keep_per_image])
         self._proposals = sampled
         return sampled
 
@@ -79,15 +80,16 @@ class FastRCNNLossComputation:
             zero = class_logits.sum() * 0 + box_regression.sum() * 0
             return zero, zero.clone()
         classification_loss = F.cross_entropy(class_logits, labels)
-        pos = torch.nonzero(labels > 0).squeeze(1)
+        # The deltas of each RoI's own class (background's for negatives), then negatives regress
+        # onto their target: zero loss and gradient, without selecting positives on the host.
         columns = torch.arange(4, device=labels.device)
         if self.cls_agnostic_bbox_reg:
-            map_inds = (4 + columns).expand(pos.numel(), 4)
+            map_inds = (4 + columns).expand(labels.numel(), 4)
         else:
-            map_inds = 4 * labels[pos, None] + columns
-        box_loss = smooth_l1_loss(
-            box_regression[pos[:, None], map_inds], regression_targets[pos], size_average=False, beta=1
-        ) / max(labels.numel(), 1)
+            map_inds = 4 * labels[:, None] + columns
+        positive = (labels > 0)[:, None]
+        predicted = torch.where(positive, box_regression.gather(1, map_inds), regression_targets)
+        box_loss = smooth_l1_loss(predicted, regression_targets, size_average=False, beta=1) / labels.numel()
         return classification_loss, box_loss
 
 

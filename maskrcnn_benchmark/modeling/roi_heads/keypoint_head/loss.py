@@ -16,7 +16,7 @@ from ....structures.bounding_box import BoxList
 from ....structures.keypoint import keypoints_to_heat_map
 from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from ...matcher import Matcher
-from ...utils import cat
+from ...utils import cat, nonzero_per_segment
 from ..matching import background_labels, match_proposals, nothing_to_match
 
 
@@ -65,8 +65,7 @@ class KeypointRCNNLossComputation:
         labels, keypoints = self.prepare_targets(proposals, targets)
         sampled_pos, _ = self.fg_bg_sampler(labels)
         sampled = []
-        for proposal, label, kp, pos in zip(proposals, labels, keypoints, sampled_pos):
-            keep = torch.nonzero(pos).squeeze(1)
+        for proposal, label, kp, keep in zip(proposals, labels, keypoints, nonzero_per_segment(sampled_pos)):
             proposal = proposal[keep]
             proposal.add_field("labels", label[keep])
             proposal.add_field("keypoints", kp[keep])
@@ -82,12 +81,14 @@ class KeypointRCNNLossComputation:
             heatmaps.append(heatmaps_per_image.reshape(-1))
             valid.append(valid_per_image.reshape(-1))
         keypoint_targets = cat(heatmaps, dim=0)
-        valid = torch.nonzero(cat(valid, dim=0)).squeeze(1)
-        if keypoint_targets.numel() == 0 or valid.numel() == 0:
+        valid = cat(valid, dim=0).bool()
+        if keypoint_targets.numel() == 0:
             return keypoint_logits.sum() * 0
         N, K, H, W = keypoint_logits.shape
         keypoint_logits = keypoint_logits.reshape(N * K, H * W).float()
-        return F.cross_entropy(keypoint_logits[valid], keypoint_targets[valid].to(torch.int64))
+        # Mean over the valid (proposal, keypoint) pairs, selected by weight, not on the host.
+        per_pair = F.cross_entropy(keypoint_logits, keypoint_targets.to(torch.int64), reduction="none")
+        return torch.where(valid, per_pair, 0).sum() / valid.sum().clamp(min=1)
 
 
 def make_roi_keypoint_loss_evaluator(cfg) -> KeypointRCNNLossComputation:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ....structures.bounding_box import BoxList
+from ...utils import nonzero_per_segment
 from .inference import MaskPostProcessor, make_roi_mask_post_processor
 from .loss import MaskRCNNLossComputation, make_roi_mask_loss_evaluator
 from .roi_mask_feature_extractors import make_roi_mask_feature_extractor
@@ -19,12 +20,9 @@ from .roi_mask_predictors import make_roi_mask_predictor
 
 def keep_only_positive_boxes(boxes: Sequence[BoxList]) -> Tuple[List[BoxList], List[torch.Tensor]]:
     """Per image: the proposals with label > 0, and the bool mask that selected them."""
-    positive_boxes, positive_masks = [], []
-    for boxes_per_image in boxes:
-        mask = boxes_per_image.get_field("labels") > 0
-        positive_boxes.append(boxes_per_image[torch.nonzero(mask).squeeze(1)])
-        positive_masks.append(mask)
-    return positive_boxes, positive_masks
+    positive_masks = [boxes_per_image.get_field("labels") > 0 for boxes_per_image in boxes]
+    positive = nonzero_per_segment(positive_masks)  # one host read for the batch
+    return [b[keep] for b, keep in zip(boxes, positive)], positive_masks
 
 
 class ROIMaskHead(nn.Module):
@@ -50,7 +48,8 @@ class ROIMaskHead(nn.Module):
             all_proposals = proposals
             proposals, positive_masks = keep_only_positive_boxes(proposals)
         if self.training and self.share_box_feature_extractor:
-            x = features[torch.cat(positive_masks, dim=0)]
+            num_positive = sum(len(p) for p in proposals)  # known on the host: no second read
+            x = features[torch.nonzero_static(torch.cat(positive_masks), size=num_positive).squeeze(1)]
         else:
             x = self.feature_extractor(features, proposals)
         mask_logits = self.predictor(x)
