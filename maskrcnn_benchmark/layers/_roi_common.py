@@ -5,6 +5,19 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+# On CUDA, torchvision's ROIAlign / ROIPool kernels were faster than this library's (an H200, Mask
+# R-CNN box-head workload of benchmarks/ops_roi.py: ours ran at 0.93x / 0.84x of their speed,
+# forward + backward), and they compute the same function (aligned=False is the original's
+# ROIAlign; ROIPool is the same Caffe rule; tests/layers check both against torchvision on the
+# CPU). So `roi_align` / `roi_pool` call torchvision's kernels on CUDA; set this to False to use
+# the library's own CUDA kernels (the ops torch.ops.maskrcnn_benchmark.* always do).
+TORCHVISION_KERNELS_ON_CUDA = True
+
+
+def torchvision_kernel_for(input: Tensor) -> bool:
+    """Whether `roi_align` / `roi_pool` hand `input` to torchvision's kernel (see above)."""
+    return TORCHVISION_KERNELS_ON_CUDA and input.is_cuda
+
 
 def convert_boxes_to_roi_format(boxes: Sequence[Tensor]) -> Tensor:
     """List of per-image ``[L_i, 4]`` boxes -> ``[sum L_i, 5]`` rois with the image index first."""

@@ -18,15 +18,20 @@ module registers their autograd formula (including double backward: the backward
 gradient, so its own gradient is the forward) and defines their fake kernels (registered by
 ``maskrcnn_benchmark.layers``, see ``FAKE_KERNELS``), so they work under
 ``torch.compile(fullgraph=True)`` and ``torch.export``.
+On CUDA, ``roi_align`` runs torchvision's kernel (faster there, same function; see
+``_roi_common.TORCHVISION_KERNELS_ON_CUDA``); the op above stays available.
 """
 from typing import List, Tuple, Union
 
 import torch
+import torchvision
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from maskrcnn_benchmark import _C  # noqa: F401  (registers torch.ops.maskrcnn_benchmark.*)
-from maskrcnn_benchmark.layers._roi_common import check_backward_args, check_forward_args, convert_boxes_to_roi_format
+from maskrcnn_benchmark.layers._roi_common import (
+    check_backward_args, check_forward_args, convert_boxes_to_roi_format, torchvision_kernel_for,
+)
 
 __all__ = ["roi_align", "ROIAlign"]
 
@@ -55,6 +60,11 @@ def roi_align(
     if isinstance(rois, (list, tuple)):
         rois = convert_boxes_to_roi_format(rois)
     output_h, output_w = _pair(output_size)
+    if torchvision_kernel_for(input):
+        # Computed in float32 as our kernels do for half types; the result in the input's dtype.
+        return torchvision.ops.roi_align(
+            input.float(), rois.float(), (output_h, output_w), float(spatial_scale), int(sampling_ratio), bool(aligned)
+        ).to(input.dtype)
     return _ops.roi_align_forward(
         input, rois, float(spatial_scale), int(output_h), int(output_w), int(sampling_ratio), bool(aligned)
     )

@@ -11,15 +11,20 @@ Each output is the bin's maximum; an empty bin gives 0. The compiled op
 ``torch.ops.maskrcnn_benchmark.roi_pool_forward`` also returns the argmax (int32 flat index
 ``h * W + w`` in the input plane, -1 for empty bins) that the backward uses. The original only had a
 CUDA implementation; this one also runs on the CPU.
+On CUDA, ``roi_pool`` runs torchvision's kernel (faster there, same function; see
+``_roi_common.TORCHVISION_KERNELS_ON_CUDA``); the op above stays available.
 """
 from typing import List, Tuple, Union
 
 import torch
+import torchvision
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from maskrcnn_benchmark import _C  # noqa: F401  (registers torch.ops.maskrcnn_benchmark.*)
-from maskrcnn_benchmark.layers._roi_common import check_backward_args, check_forward_args, convert_boxes_to_roi_format
+from maskrcnn_benchmark.layers._roi_common import (
+    check_backward_args, check_forward_args, convert_boxes_to_roi_format, torchvision_kernel_for,
+)
 
 __all__ = ["roi_pool", "ROIPool"]
 
@@ -44,6 +49,8 @@ def roi_pool(
     if isinstance(rois, (list, tuple)):
         rois = convert_boxes_to_roi_format(rois)
     output_h, output_w = _pair(output_size)
+    if torchvision_kernel_for(input):
+        return torchvision.ops.roi_pool(input.float(), rois.float(), (output_h, output_w), float(spatial_scale)).to(input.dtype)
     output, _ = _ops.roi_pool_forward(input, rois, float(spatial_scale), int(output_h), int(output_w))
     return output
 

@@ -410,3 +410,30 @@ def test_cuda_errors():
         roi_align(x, torch.tensor([[3, 1.0, 1, 5, 5]], device="cuda"), 2, 1.0, 2)
     with pytest.raises(RuntimeError, match="rois must be on the same device as input"):
         roi_align(x, torch.tensor([[0, 1.0, 1, 5, 5]]), 2, 1.0, 2)
+
+
+@needs_gpu
+@pytest.mark.parametrize("op", ["roi_align", "roi_pool"])
+def test_cuda_torchvision_kernels_equal_our_own(op):
+    # roi_align / roi_pool hand CUDA inputs to torchvision's kernels; our own CUDA kernels must
+    # compute the same forward and input gradient.
+    from maskrcnn_benchmark.layers import _roi_common
+    from maskrcnn_benchmark.layers.roi_pool import roi_pool
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 40, 48, generator=g).cuda()
+    xy = torch.rand(30, 2, generator=g) * 120
+    rois = torch.cat([(torch.arange(30) % 2).float()[:, None], xy, xy + torch.rand(30, 2, generator=g) * 80 + 1], 1).cuda()
+    fn = (lambda t: roi_align(t, rois, 7, 0.25, 2)) if op == "roi_align" else (lambda t: roi_pool(t, rois, 7, 0.25))
+    outputs = []
+    for use_torchvision in (True, False):
+        _roi_common.TORCHVISION_KERNELS_ON_CUDA = use_torchvision
+        try:
+            t = x.clone().requires_grad_()
+            out = fn(t)
+            out.backward(torch.ones_like(out))
+            outputs.append((out.detach(), t.grad))
+        finally:
+            _roi_common.TORCHVISION_KERNELS_ON_CUDA = True
+    torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(outputs[0][1], outputs[1][1], rtol=1e-5, atol=1e-4)
