@@ -10,7 +10,7 @@ The losses checked are the ones averaged over all processes, so every process st
 """
 import math
 import statistics
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 
@@ -37,7 +37,7 @@ class LossGuard:
         self.reference = reference
         self._first: List[float] = []
 
-    def check(self, losses: Dict[str, torch.Tensor], iteration: int) -> float:
+    def check(self, losses: Dict[str, Union[float, torch.Tensor]], iteration: int) -> float:
         """The total of `losses`; raises NonFiniteLossError when the run is diverging."""
         values = {k: float(v) for k, v in losses.items()}
         total = sum(values.values())

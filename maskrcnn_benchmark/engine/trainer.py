@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 import torch
 import torch.distributed as dist
 
+from ..modeling.utils import host_values
 from ..utils.comm import get_world_size, is_main_process
 from ..utils.metric_logger import MetricLogger
 from .confirmed_checkpoints import ConfirmedCheckpoints, all_finite
@@ -36,6 +37,14 @@ def reduce_loss_dict(loss_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
     values = torch.stack([loss_dict[k].detach().float() for k in names])
     dist.all_reduce(values)
     return dict(zip(names, values / world_size))
+
+
+def read_losses(losses: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """The losses as Python floats, read from the device together (one synchronisation)."""
+    names = list(losses)
+    if not names:
+        return {}
+    return dict(zip(names, host_values(torch.stack([losses[k].detach().float().reshape(()) for k in names]))))
 
 
 class _MetricsWriter:
@@ -159,13 +168,17 @@ def do_train(
                         loss_dict = model(images, targets)
                     losses = sum(loss.float() for loss in loss_dict.values())
                     reduced = reduce_loss_dict(loss_dict)
+                    # Backward is queued before the losses are read on the host (the iteration's one
+                    # read of them), so the device is not left idle meanwhile; a diverging loss still
+                    # stops the run before the optimizer applies the step.
+                    scaler.scale(losses / accumulate).backward()
+                    values = read_losses(reduced)
                     try:
-                        guard.check(reduced, iteration)
+                        guard.check(values, iteration)
                     except NonFiniteLossError as e:
                         raise _stopped(e, checkpoints) from None
-                    scaler.scale(losses / accumulate).backward()
-                for name, value in reduced.items():
-                    loss_sums[name] = loss_sums.get(name, 0.0) + value.float() / accumulate
+                for name, value in values.items():
+                    loss_sums[name] = loss_sums.get(name, 0.0) + value / accumulate
             # The weights of the last checkpoint gave healthy losses: it becomes the one to resume from.
             checkpoints.confirm()
 
