@@ -89,9 +89,10 @@ class RPNLossComputation:
         objectness_loss = torch.where(taken, per_anchor, 0).sum() / num_sampled
 
         pos_index = pos_index[:, :, None].expand(-1, -1, 4)
-        target = regression_targets.gather(1, pos_index)
-        # Filler rows regress onto their own target: zero difference, zero loss, zero gradient.
-        predicted = torch.where(pos_taken[:, :, None], box_regression.gather(1, pos_index).float(), target)
+        # Filler rows count zero on both sides: zero difference, loss and gradient.
+        taken = pos_taken[:, :, None]
+        target = torch.where(taken, regression_targets.gather(1, pos_index), 0)
+        predicted = torch.where(taken, box_regression.gather(1, pos_index).float(), 0)
         box_loss = smooth_l1_loss(predicted, target, beta=1.0 / 9, size_average=False) / num_sampled
         return objectness_loss, box_loss
 

@@ -116,6 +116,27 @@ def test_loss_values():
     torch.testing.assert_close(box_loss, expected)
 
 
+def test_non_finite_targets_of_negatives_do_not_reach_the_loss():
+    # Negatives are weighted out, not selected: a non-finite regression target (or delta) on a
+    # negative must not turn the loss or the gradient into NaN.
+    coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
+    loss = FastRCNNLossComputation(Matcher(0.5, 0.5, False), _TakeAll(), coder)
+    target = BoxList(torch.tensor([[0.0, 0.0, 20.0, 20.0]]), (64, 64))
+    target.add_field("labels", torch.tensor([2]))
+    proposals = BoxList(torch.tensor([[1.0, 1.0, 20.0, 21.0], [40.0, 40.0, 60.0, 60.0]]), (64, 64))
+    sampled = loss.subsample([proposals], [target])
+    sampled[0].get_field("regression_targets")[1] = torch.tensor([float("inf"), float("nan"), -float("inf"), 0.0])
+    deltas = torch.randn(2, 12)
+    deltas[1, :4] = float("nan")
+    deltas.requires_grad_()
+    _, box_loss = loss([torch.randn(2, 3)], [deltas])
+    reg_target = coder.encode(target.bbox, proposals.bbox[:1])[0]
+    expected = F.smooth_l1_loss(deltas[0, 8:12].detach(), reg_target, beta=1.0, reduction="sum") / 2
+    torch.testing.assert_close(box_loss.detach(), expected)
+    box_loss.backward()
+    assert torch.isfinite(deltas.grad).all() and (deltas.grad[1] == 0).all()
+
+
 def test_sampler_limits_per_image():
     torch.manual_seed(0)
     loss = FastRCNNLossComputation(Matcher(0.5, 0.5), BalancedPositiveNegativeSampler(4, 0.25), BoxCoder((1, 1, 1, 1)))

@@ -80,16 +80,18 @@ class FastRCNNLossComputation:
             zero = class_logits.sum() * 0 + box_regression.sum() * 0
             return zero, zero.clone()
         classification_loss = F.cross_entropy(class_logits, labels)
-        # The deltas of each RoI's own class (background's for negatives), then negatives regress
-        # onto their target: zero loss and gradient, without selecting positives on the host.
+        # The deltas of each RoI's own class (background's for negatives); negatives count zero:
+        # both sides are zeroed (their targets may not be finite: a degenerate proposal matched to
+        # nothing), so no positive is selected on the host.
         columns = torch.arange(4, device=labels.device)
         if self.cls_agnostic_bbox_reg:
             map_inds = (4 + columns).expand(labels.numel(), 4)
         else:
             map_inds = 4 * labels[:, None] + columns
         positive = (labels > 0)[:, None]
-        predicted = torch.where(positive, box_regression.gather(1, map_inds), regression_targets)
-        box_loss = smooth_l1_loss(predicted, regression_targets, size_average=False, beta=1) / labels.numel()
+        predicted = torch.where(positive, box_regression.gather(1, map_inds), 0)
+        target = torch.where(positive, regression_targets, 0)
+        box_loss = smooth_l1_loss(predicted, target, size_average=False, beta=1) / labels.numel()
         return classification_loss, box_loss
 
 
