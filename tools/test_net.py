@@ -7,13 +7,16 @@ Without --ckpt the last checkpoint of OUTPUT_DIR is used if there is one, else M
 The weights must cover the whole model (every tensor, with the right shape): evaluating weights
 that leave part of the model random is an error, and so is having no weights at all, unless
 --allow-random-weights is given (then it runs, with a warning).
+--compile (or MODEL.COMPILE.ENABLED True) evaluates with the model's dense parts compiled (torch.compile).
 Results go to OUTPUT_DIR/inference/<dataset>/ (predictions.pth, bbox.json, segm.json, ...).
 """
 import argparse
 import logging
+from typing import List, Optional
 
 import torch
 
+from maskrcnn_benchmark.engine.compile import COMPILE_HELP, maybe_compile, with_compile_flag
 from maskrcnn_benchmark.engine.launch import (
     add_common_arguments, init_distributed, load_config, run_test, setup_run, take_trailing_flags,
 )
@@ -54,7 +57,7 @@ def load_weights(cfg, model: torch.nn.Module, ckpt, allow_random: bool, logger: 
         )
 
 
-def main() -> None:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="PyTorch Object Detection Inference")
     add_common_arguments(parser)
     parser.add_argument("--ckpt", default=None, help="The path to the checkpoint for test, default is the latest checkpoint.")
@@ -63,14 +66,21 @@ def main() -> None:
         help="Evaluate even when there are no weights or they do not cover the whole model (random or partly random "
              "weights; a warning is logged). Without it, either is an error.",
     )
-    args = parser.parse_args()
-    take_trailing_flags(args, "--allow-random-weights")
+    parser.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    args = parser.parse_args(argv)
+    take_trailing_flags(args, "--allow-random-weights", "--compile")
+    return with_compile_flag(args)
+
+
+def main() -> None:
+    args = parse_args()
     cfg = load_config(args)
     distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank, cfg.DIST_TIMEOUT)
     logger = setup_run(args, cfg, "", distributed)
     model = build_detection_model(cfg)
     model.to(torch.device(cfg.MODEL.DEVICE))
     load_weights(cfg, model, args.ckpt, args.allow_random_weights, logger)
+    maybe_compile(model, cfg)  # MODEL.COMPILE / --compile
     run_test(cfg, model, distributed, cfg.OUTPUT_DIR)
     synchronize()
 

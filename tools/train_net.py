@@ -4,16 +4,21 @@ r"""Train a detector from a config (the original's tools/train_net.py command li
     python -m torch.distributed.launch --nproc_per_node=8 tools/train_net.py --config-file ...
     torchrun --nproc_per_node=8 [--nnodes=2 --node_rank=0 --master_addr=...] tools/train_net.py --config-file ...
 
+--compile (or MODEL.COMPILE.ENABLED True) runs the model's dense parts through torch.compile
+(maskrcnn_benchmark/engine/compile.py); its checkpoints load into uncompiled models and back.
 Restarting the same command continues from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler,
 GradScaler, iteration and data order). SOLVER.IMS_PER_BATCH is the batch over all processes.
 """
 import argparse
 import logging
 import os
+from typing import List, Optional
 
 import torch
 
 from maskrcnn_benchmark.data import make_data_loader
+from maskrcnn_benchmark.engine.compile import COMPILE_HELP, maybe_compile, with_compile_flag
+from maskrcnn_benchmark.engine.distributed_model import wrap_distributed
 from maskrcnn_benchmark.engine.launch import (
     add_common_arguments, init_distributed, load_config, run_test, seed_everything, setup_run, take_trailing_flags,
 )
@@ -32,14 +37,11 @@ def train(cfg, local_rank: int, distributed: bool):
     model = build_detection_model(cfg)
     device = torch.device(cfg.MODEL.DEVICE)
     model.to(device)
+    maybe_compile(model, cfg)  # MODEL.COMPILE / --compile: in place, state_dict keys unchanged
     optimizer = make_optimizer(cfg, model)
     scheduler = make_lr_scheduler(cfg, optimizer)
     if distributed:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[local_rank] if device.type == "cuda" else None,
-            output_device=local_rank if device.type == "cuda" else None,
-            broadcast_buffers=False,  # FrozenBN / GN hold no running statistics worth syncing
-        )
+        model = wrap_distributed(model, cfg, local_rank)  # SOLVER.DDP: bucket views, static graph, compression
     seed_everything(seed + get_rank())  # then a stream of its own per process (sampling, augmentation)
     arguments = {"iteration": 0}
     output_dir = cfg.OUTPUT_DIR
@@ -81,12 +83,18 @@ def train(cfg, local_rank: int, distributed: bool):
     return model
 
 
-def main() -> None:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="PyTorch Object Detection Training")
     add_common_arguments(parser)
     parser.add_argument("--skip-test", dest="skip_test", help="Do not test the final model", action="store_true")
-    args = parser.parse_args()
-    take_trailing_flags(args, "--skip-test")
+    parser.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    args = parser.parse_args(argv)
+    take_trailing_flags(args, "--skip-test", "--compile")
+    return with_compile_flag(args)
+
+
+def main() -> None:
+    args = parse_args()
     cfg = load_config(args)
     distributed = init_distributed(cfg.MODEL.DEVICE, args.local_rank, cfg.DIST_TIMEOUT)
     # One training per OUTPUT_DIR, taken before anything is written there (log, config, checkpoints).

@@ -208,6 +208,44 @@ def check_solver(cfg: Any) -> None:
     _at_least("SOLVER.DIVERGENCE_RATIO", s.DIVERGENCE_RATIO, 0, " (0 = stop on NaN/inf losses only)")
     _at_least("TEST.IMS_PER_BATCH", cfg.TEST.IMS_PER_BATCH, 1)
     _at_least("TEST.DETECTIONS_PER_IMG", cfg.TEST.DETECTIONS_PER_IMG, 1)
+    check_ddp(cfg)
+
+
+def check_ddp(cfg: Any) -> None:
+    """SOLVER.DDP.*: the DistributedDataParallel settings of multi-process training."""
+    from ..engine.distributed_model import COMPRESSION_HOOKS
+
+    d = cfg.SOLVER.DDP
+    _require(d.GRADIENT_COMPRESSION in COMPRESSION_HOOKS, "SOLVER.DDP.GRADIENT_COMPRESSION", d.GRADIENT_COMPRESSION,
+             f"use one of {list(COMPRESSION_HOOKS)}")
+    _require(isinstance(d.BUCKET_CAP_MB, Number) and d.BUCKET_CAP_MB > 0, "SOLVER.DDP.BUCKET_CAP_MB", d.BUCKET_CAP_MB,
+             "it must be > 0 (MiB of gradients per all-reduce; torch's default is 25)")
+    # Both on contradict each other: a static graph says the set of parameters with gradients never
+    # changes (DDP finds the unused ones once by itself), searching every iteration says it does.
+    _require(not (d.STATIC_GRAPH and d.FIND_UNUSED_PARAMETERS), "SOLVER.DDP.FIND_UNUSED_PARAMETERS",
+             d.FIND_UNUSED_PARAMETERS, "it needs SOLVER.DDP.STATIC_GRAPH False (a static graph finds unused "
+             "parameters once by itself; set one of the two False)")
+
+
+def check_compile(cfg: Any) -> None:
+    """MODEL.COMPILE.* (torch.compile of the dense parts, engine/compile.py)."""
+    from ..engine.compile import DYNAMIC, MODES
+
+    c = cfg.MODEL.COMPILE
+    _require(c.MODE in MODES, "MODEL.COMPILE.MODE", c.MODE, f"use one of {list(MODES)}")
+    _require(c.DYNAMIC in DYNAMIC, "MODEL.COMPILE.DYNAMIC", c.DYNAMIC, f"use one of {list(DYNAMIC)}")
+    if not c.ENABLED:
+        return
+    import torch._dynamo  # only when compiling: importing it takes a while
+
+    backends = torch._dynamo.list_backends(exclude_tags=())
+    _require(c.BACKEND in backends, "MODEL.COMPILE.BACKEND", c.BACKEND, f"use one of {backends}")
+    _require(c.MODE == "default" or c.BACKEND == "inductor", "MODEL.COMPILE.MODE", c.MODE,
+             f"modes are the inductor backend's: use \"default\" with MODEL.COMPILE.BACKEND {c.BACKEND!r}")
+    if c.MODE == "reduce-overhead" and torch.device(cfg.MODEL.DEVICE).type != "cuda":
+        # Not an error: inductor skips CUDA graphs off the GPU, so it runs like "default".
+        logger.warning("MODEL.COMPILE.MODE reduce-overhead records CUDA graphs, which MODEL.DEVICE %s does not "
+                       "use: it runs like \"default\"", cfg.MODEL.DEVICE)
 
 
 def check_output_dir(cfg: Any) -> None:
@@ -226,7 +264,9 @@ def check_output_dir(cfg: Any) -> None:
         raise _fail("OUTPUT_DIR", path, f"{existing} is not writable: give a folder you can write to")
 
 
-CHECKS: Sequence[Callable[[Any], None]] = (check_runtime, check_input, check_model, check_solver, check_output_dir)
+CHECKS: Sequence[Callable[[Any], None]] = (
+    check_runtime, check_input, check_model, check_solver, check_compile, check_output_dir,
+)
 
 
 def check_config(cfg: Any) -> None:

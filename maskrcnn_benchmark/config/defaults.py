@@ -24,6 +24,20 @@ _C.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
 _C.MODEL.CLS_AGNOSTIC_BBOX_REG = False
 # A path, a URL, or "catalog://<name>" resolved through ModelCatalog.
 _C.MODEL.WEIGHT = ""
+# (added) torch.compile of the model's dense parts: backbone, RPN head, RoI feature extractors (after
+# pooling) and predictors; the rest stays eager (engine/compile.py says what and why). Also --compile.
+_C.MODEL.COMPILE = CN()
+# Compile when the tools (and Predictor) build the model. The first iterations take longer (compiling).
+_C.MODEL.COMPILE.ENABLED = False
+# torch.compile mode: "default", "reduce-overhead" (CUDA graphs: GPUs only), "max-autotune",
+# "max-autotune-no-cudagraphs".
+_C.MODEL.COMPILE.MODE = "default"
+# Shapes: "auto" compiles each part for the first sizes it sees and once more, with symbolic sizes, when
+# they change (torch's default); "true" compiles with symbolic sizes from the first call; "false" never
+# does (a recompilation per new image size or RoI count, until torch falls back to eager).
+_C.MODEL.COMPILE.DYNAMIC = "auto"
+# torch.compile backend: "inductor" (generated kernels), or e.g. "aot_eager" to check tracing only.
+_C.MODEL.COMPILE.BACKEND = "inductor"
 
 # ---------------------------------------------------------------------------- input pipeline
 _C.INPUT = CN()
@@ -262,6 +276,23 @@ _C.SOLVER.LOG_PERIOD = 20
 # becomes OUTPUT_DIR/last_checkpoint only once the next loss computed with its weights passed this
 # check, so rerunning a stopped run resumes from healthy weights. 0 = stop on NaN/inf losses only.
 _C.SOLVER.DIVERGENCE_RATIO = 100.0
+# (added) DistributedDataParallel of multi-process training (engine/distributed_model.py).
+_C.SOLVER.DDP = CN()
+# Gradients are views into the all-reduce buckets: saves a copy of every gradient per iteration and
+# their memory. False: the original's separate gradient tensors.
+_C.SOLVER.DDP.GRADIENT_AS_BUCKET_VIEW = True
+# The same parameters get gradients in every iteration (true for the detectors here, also without
+# positive proposals), so DDP checks that once instead of per iteration. Turn off for a model that
+# skips parameters in some iterations (and set FIND_UNUSED_PARAMETERS). Off by itself when
+# SOLVER.ACCUMULATE_GRAD_ITERS > 1 (torch's static graph cannot start under no_sync()).
+_C.SOLVER.DDP.STATIC_GRAPH = True
+# Search every iteration's graph for parameters without gradients (slower); only with STATIC_GRAPH off.
+_C.SOLVER.DDP.FIND_UNUSED_PARAMETERS = False
+# All-reduce the gradients in 16 bits: "none", "fp16" or "bf16" (halves the bytes sent, rounds the
+# gradients; fp16 flushes values below ~6e-8 to zero). For slow links between machines.
+_C.SOLVER.DDP.GRADIENT_COMPRESSION = "none"
+# Size of a gradient bucket in MiB (torch's default, 25): one all-reduce per bucket, overlapping backward.
+_C.SOLVER.DDP.BUCKET_CAP_MB = 25
 
 # ---------------------------------------------------------------------------- test
 _C.TEST = CN()
@@ -305,9 +336,18 @@ ADDED_KEYS: tuple = (
     "DATASETS.ON_BAD_INPUT",
     "DATASETS.REGISTER_COCO",
     "DIST_TIMEOUT",
+    "MODEL.COMPILE.BACKEND",
+    "MODEL.COMPILE.DYNAMIC",
+    "MODEL.COMPILE.ENABLED",
+    "MODEL.COMPILE.MODE",
     "SEED",
     "SOLVER.ACCUMULATE_GRAD_ITERS",
     "SOLVER.CLIP_GRAD_NORM",
+    "SOLVER.DDP.BUCKET_CAP_MB",
+    "SOLVER.DDP.FIND_UNUSED_PARAMETERS",
+    "SOLVER.DDP.GRADIENT_AS_BUCKET_VIEW",
+    "SOLVER.DDP.GRADIENT_COMPRESSION",
+    "SOLVER.DDP.STATIC_GRAPH",
     "SOLVER.DIVERGENCE_RATIO",
     "SOLVER.LOG_PERIOD",
     "TEST.PER_CLASS_AP",

@@ -38,6 +38,7 @@ from ..utils import visualization as vis
 from ..utils.checkpoint import DetectronCheckpointer, WeightsCoverageError
 from ..utils.visualization import vis_keypoints  # noqa: F401  (the original module exported it)
 from .class_names import COCO_CATEGORIES, resolve_class_names
+from .compile import maybe_compile
 from .predictor_inputs import check_image, to_rgb_pil
 from .precision import autocast, autocast_dtype
 
@@ -90,6 +91,7 @@ class Predictor:
         self.model = build_detection_model(self.cfg)
         self.model.eval()
         self.model.to(self.device)
+        maybe_compile(self.model, self.cfg)  # MODEL.COMPILE: in place; the weights below load either way
         self.weights = cfg.MODEL.WEIGHT if weights is None else weights
         if self.weights:
             # save_dir="": load exactly this file, never a last_checkpoint found somewhere else.

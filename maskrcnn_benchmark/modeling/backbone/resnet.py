@@ -82,10 +82,13 @@ def _cached_fold(conv: nn.Conv2d, norm: FrozenBatchNorm2d) -> Tuple[torch.Tensor
 def conv_norm(conv: nn.Conv2d, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """norm(conv(x)). A FrozenBatchNorm2d is folded into the convolution (weight * scale, bias =
     shift): mathematically the same, one pass over the activations instead of two, and gradients
-    still reach conv.weight. Without autograd (inference) the folded weights are cached."""
+    still reach conv.weight. Without autograd (inference) the folded weights are cached, except
+    under torch.compile: the cache compares data pointers, which dynamo cannot trace, and a compiled
+    graph computes the fold in one small fused kernel anyway."""
     if not isinstance(norm, FrozenBatchNorm2d):
         return norm(conv(x))
-    weight, bias = _fold(conv, norm) if torch.is_grad_enabled() else _cached_fold(conv, norm)
+    cached = not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+    weight, bias = _cached_fold(conv, norm) if cached else _fold(conv, norm)
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
