@@ -21,6 +21,7 @@ python3 setup.py -q build_ext --inplace > "$OUT/build.log" 2>&1 || { tail -40 "$
 echo "build: $(( $(date +%s) - start )) s"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/layers 2>&1 | tee "$OUT/layers.log" | tail -25
 timeout 200 python3 benchmarks/gpu.py --repeats 20 2>&1 | tee "$OUT/gpu_bench.log"
+timeout 120 python3 benchmarks/syncs.py --device cuda 2>&1 | tee "$OUT/syncs.log"
 # The model-zoo table (9 configs + torchvision's 3; float32, bfloat16, compiled): about 7 minutes of
 # the device's time, so ZOO=0 leaves it out (one command on a lent machine may run 10 minutes at most).
 if [ "${ZOO:-1}" != 0 ]; then

@@ -20,6 +20,7 @@ architecture from torchvision's parts; "r50": R-50-FPN against torchvision's mas
 Training: one forward + backward + SGD step; inference: one forward per image, per image.
 """
 import argparse
+import warnings
 import os
 import sys
 from collections import Counter
@@ -56,6 +57,22 @@ def count_ops(run: Callable[[], None]) -> Dict[str, int]:
     return counts
 
 
+def count_device_syncs(run: Callable[[], None]) -> Dict[str, int]:
+    """On a GPU: the synchronisations torch.cuda.set_sync_debug_mode reports in one call of `run`
+    (after a warm-up call), as "syncs"; "ops" is not counted there (-1)."""
+    run()
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            run()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    return {**{name: 0 for name in SYNC_OPS}, "syncs": syncs, "ops": -1}
+
+
 def _inference(model: torch.nn.Module, inputs) -> Callable[[], None]:
     def run():
         model.eval()
@@ -71,6 +88,7 @@ def main() -> None:
     parser.add_argument("--model", default="small", choices=list(bench.MODELS))
     parser.add_argument("--images", type=int, default=0, help="training batch size (0: the benchmark's)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", default="cpu", help="cuda: count with torch.cuda.set_sync_debug_mode")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config, batch_size = bench.MODELS[args.model]
@@ -79,19 +97,20 @@ def main() -> None:
     c.merge_from_file(os.path.join(bench.REPO, config))
     batch = bench.synthetic_batch(batch_size, c.INPUT.MIN_SIZE_TRAIN[0])
 
-    ours_step, ours_model, ours_images = bench.ours(config, batch, "float32", return_parts=True)
-    tv_step, tv_model, tv_images = bench.theirs(args.model, config, batch, "float32", return_parts=True)
+    ours_step, ours_model, ours_images = bench.ours(config, batch, "float32", return_parts=True, device=args.device)
+    tv_step, tv_model, tv_images = bench.theirs(args.model, config, batch, "float32", return_parts=True, device=args.device)
+    count = count_device_syncs if args.device.startswith("cuda") else count_ops
     runs = {
         "training iteration": (ours_step, tv_step),
         "inference, per image": (_inference(ours_model, ours_images), _inference(tv_model, tv_images)),
     }
-    print(f"{args.model}: batch of {batch_size} synthetic images, float32, CPU")
+    print(f"{args.model}: batch of {batch_size} synthetic images, float32, {args.device}")
     print(f"{'':<22} {'':<12} " + " ".join(f"{n.split('::')[1]:>18}" for n in SYNC_OPS) + f" {'syncs':>7} {'ops':>7}")
     for what, (ours_run, tv_run) in runs.items():
         per = batch_size if what.startswith("inference") else 1
         results = {}
         for name, run in (("ours", ours_run), ("torchvision", tv_run)):
-            counts = count_ops(run)
+            counts = count(run)
             results[name] = counts
             print(f"{what:<22} {name:<12} " + " ".join(f"{counts[n] / per:18.1f}" for n in SYNC_OPS)
                   + f" {counts['syncs'] / per:7.1f} {counts['ops'] / per:7.1f}")

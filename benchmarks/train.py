@@ -228,7 +228,7 @@ def torchvision_targets(batch: Sequence[Sample], kind: str, device: str = "cpu")
     return targets
 
 
-def theirs(name: str, config: str, batch, dtype: str, return_parts: bool = False):
+def theirs(name: str, config: str, batch, dtype: str, return_parts: bool = False, device: str = "cpu"):
     """torchvision's training step on `batch` (with return_parts: (step, model, list of images))."""
     c = global_cfg.clone()
     c.merge_from_file(os.path.join(REPO, config))
@@ -241,9 +241,9 @@ def theirs(name: str, config: str, batch, dtype: str, return_parts: bool = False
             rpn_post_nms_top_n_train=c.MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN // len(batch),
             min_size=c.INPUT.MIN_SIZE_TRAIN[0], max_size=c.INPUT.MAX_SIZE_TRAIN,
         )
-    model.train()
-    images = [sample.image for sample in batch]
-    step = training_step(model, images, torchvision_targets(batch, "mask"), dtype)
+    model.to(device).train()
+    images = [sample.image.to(device) for sample in batch]
+    step = training_step(model, images, torchvision_targets(batch, "mask", device), dtype, torch.device(device).type)
     return (step, model, images) if return_parts else step
 
 
