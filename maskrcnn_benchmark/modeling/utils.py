@@ -33,3 +33,22 @@ def nonzero_per_segment(masks: Sequence[torch.Tensor]) -> List[torch.Tensor]:
         return []
     counts = host_values(torch.stack([m.sum() for m in masks]))
     return [torch.nonzero_static(m, size=c).squeeze(1) for m, c in zip(masks, counts)]
+
+
+def nonzero_per_image(selected: torch.Tensor, image: torch.Tensor, num_images: int) -> List[torch.Tensor]:
+    """Positions of the True entries of `selected` [M], cut per image by `image` [M] (ascending
+    image indices), with one host read (the counts per image)."""
+    counts = torch.zeros(num_images, dtype=torch.int64, device=selected.device)
+    counts = host_values(counts.scatter_add_(0, image, selected.long()))
+    return list(torch.nonzero_static(selected, size=sum(counts)).squeeze(1).split(counts))
+
+
+def order_by_group_then_score(scores: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """[M] permutation sorting by ascending group, then descending score (ties: lower index first)."""
+    by_score = scores.argsort(descending=True, stable=True)
+    return by_score[groups[by_score].argsort(stable=True)]
+
+
+def rank_within_sorted_groups(groups: torch.Tensor) -> torch.Tensor:
+    """[M] position of each element within its run of equal values; `groups` sorted ascending."""
+    return torch.arange(len(groups), device=groups.device) - torch.searchsorted(groups, groups)

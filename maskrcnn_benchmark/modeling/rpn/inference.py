@@ -29,13 +29,8 @@ from ...layers.nms import batched_nms
 from ...structures.bounding_box import BoxList
 from ...structures.boxlist_ops import boxes_large_enough, cat_boxlist
 from ..box_coder import BoxCoder
-from ..utils import host_values
+from ..utils import nonzero_per_image, order_by_group_then_score, rank_within_sorted_groups
 from .utils import permute_and_flatten
-
-
-def _rank_within_sorted_groups(groups: torch.Tensor) -> torch.Tensor:
-    """[M] position of each element within its run of equal values; `groups` sorted ascending."""
-    return torch.arange(len(groups), device=groups.device) - torch.searchsorted(groups, groups)
 
 
 def _clip(boxes: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
@@ -120,7 +115,7 @@ class RPNPostProcessor(nn.Module):
         if self.nms_thresh > 0:
             # Host read 2. Kept indices come by group, then index: highest score first in a group.
             kept = kept[batched_nms(boxes[kept], scores[kept], group[kept], self.nms_thresh)]
-            in_limit = _rank_within_sorted_groups(group[kept]) < self.post_nms_top_n
+            in_limit = rank_within_sorted_groups(group[kept]) < self.post_nms_top_n
         else:  # the original skipped NMS and its POST_NMS_TOP_N limit
             in_limit = torch.ones_like(kept, dtype=torch.bool)
         image = kept // per_image
@@ -142,9 +137,8 @@ class RPNPostProcessor(nn.Module):
         if self.training and self.fpn_post_nms_per_batch:
             top = torch.zeros_like(candidate).scatter_(0, scores.topk(top_n, sorted=False).indices, True)
             return torch.arange(len(scores), device=scores.device), top & candidate
-        by_score = scores.argsort(descending=True, stable=True)
-        order = by_score[image[by_score].argsort(stable=True)]  # by image, then descending score
-        return order, candidate[order] & (_rank_within_sorted_groups(image[order]) < top_n)
+        order = order_by_group_then_score(scores, image)
+        return order, candidate[order] & (rank_within_sorted_groups(image[order]) < top_n)
 
     @staticmethod
     def _per_image(
@@ -153,11 +147,9 @@ class RPNPostProcessor(nn.Module):
     ) -> List[BoxList]:
         """Cut the chosen `kept` rows of flat boxes [M, 4] / scores [M] into one BoxList per image
         (`image` [len(kept)] ascending), keeping their order. Host read 3: the counts per image."""
-        counts = torch.zeros(len(image_sizes), dtype=torch.int64, device=boxes.device)
-        counts = host_values(counts.scatter_add_(0, image, chosen.long()))
-        rows = kept[torch.nonzero_static(chosen, size=sum(counts)).squeeze(1)]
         result = []
-        for rows_per_image, size in zip(rows.split(counts), image_sizes):
+        for chosen_per_image, size in zip(nonzero_per_image(chosen, image, len(image_sizes)), image_sizes):
+            rows_per_image = kept[chosen_per_image]
             boxlist = BoxList(boxes[rows_per_image], size, mode="xyxy")
             boxlist.add_field("objectness", scores[rows_per_image])
             result.append(boxlist)

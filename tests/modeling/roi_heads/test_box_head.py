@@ -99,13 +99,19 @@ class _TakeAll:
         return [l > 0 for l in labels], [l == 0 for l in labels]
 
 
-def test_loss_values():
+def _one_positive_one_negative():
+    """(coder, loss, target, proposals, sampled): proposal 0 matches the class-2 target, 1 is background."""
     coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
     loss = FastRCNNLossComputation(Matcher(0.5, 0.5, False), _TakeAll(), coder)
     target = BoxList(torch.tensor([[0.0, 0.0, 20.0, 20.0]]), (64, 64))
     target.add_field("labels", torch.tensor([2]))
     proposals = BoxList(torch.tensor([[1.0, 1.0, 20.0, 21.0], [40.0, 40.0, 60.0, 60.0]]), (64, 64))
     sampled = loss.subsample([proposals], [target])
+    return coder, loss, target, proposals, sampled
+
+
+def test_loss_values():
+    coder, loss, target, proposals, sampled = _one_positive_one_negative()
     assert sampled[0].get_field("labels").tolist() == [2, 0]
     logits = torch.randn(2, 3)
     deltas = torch.randn(2, 12)
@@ -119,12 +125,7 @@ def test_loss_values():
 def test_non_finite_targets_of_negatives_do_not_reach_the_loss():
     # Negatives are weighted out, not selected: a non-finite regression target (or delta) on a
     # negative must not turn the loss or the gradient into NaN.
-    coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
-    loss = FastRCNNLossComputation(Matcher(0.5, 0.5, False), _TakeAll(), coder)
-    target = BoxList(torch.tensor([[0.0, 0.0, 20.0, 20.0]]), (64, 64))
-    target.add_field("labels", torch.tensor([2]))
-    proposals = BoxList(torch.tensor([[1.0, 1.0, 20.0, 21.0], [40.0, 40.0, 60.0, 60.0]]), (64, 64))
-    sampled = loss.subsample([proposals], [target])
+    coder, loss, target, proposals, sampled = _one_positive_one_negative()
     sampled[0].get_field("regression_targets")[1] = torch.tensor([float("inf"), float("nan"), -float("inf"), 0.0])
     deltas = torch.randn(2, 12)
     deltas[1, :4] = float("nan")

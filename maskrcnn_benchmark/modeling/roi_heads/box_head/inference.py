@@ -19,7 +19,7 @@ from torch import nn
 from ....layers.nms import batched_nms
 from ....structures.bounding_box import BoxList
 from ...box_coder import BoxCoder
-from ...utils import host_values
+from ...utils import nonzero_per_image, order_by_group_then_score
 
 
 class PostProcessor(nn.Module):
@@ -94,11 +94,8 @@ class PostProcessor(nn.Module):
         keep = batched_nms(cand_boxes, cand_scores, image * num_classes + labels, self.nms)
         cand_boxes, cand_scores, labels, image = cand_boxes[keep], cand_scores[keep], labels[keep], image[keep]
         selected = self._within_detection_limit(cand_scores, image, len(boxlists))
-        counts = torch.zeros(len(boxlists), dtype=torch.int64, device=device)
-        counts = host_values(counts.scatter_add_(0, image, selected.long()))
-        chosen = torch.nonzero_static(selected, size=sum(counts)).squeeze(1)
         results = []
-        for rows, boxlist in zip(chosen.split(counts), boxlists):
+        for rows, boxlist in zip(nonzero_per_image(selected, image, len(boxlists)), boxlists):
             result = BoxList(cand_boxes[rows], boxlist.size, mode="xyxy")
             result.add_field("scores", cand_scores[rows])
             result.add_field("labels", labels[rows])
@@ -111,8 +108,7 @@ class PostProcessor(nn.Module):
         limit = self.detections_per_img
         if limit <= 0 or len(scores) == 0:
             return torch.ones_like(scores, dtype=torch.bool)
-        by_score = scores.argsort(descending=True, stable=True)
-        order = by_score[image[by_score].argsort(stable=True)]  # by image, then descending score
+        order = order_by_group_then_score(scores, image)
         sorted_scores, sorted_image = scores[order], image[order]
         images = torch.arange(num_images, device=scores.device)
         start = torch.searchsorted(sorted_image, images)
