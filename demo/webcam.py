@@ -17,7 +17,7 @@ import time
 import cv2
 
 from maskrcnn_benchmark.config import cfg
-from maskrcnn_benchmark.engine import demo_io
+from maskrcnn_benchmark.utils import demo_io
 from maskrcnn_benchmark.engine.predictor import COCODemo
 
 HERE = os.path.dirname(os.path.abspath(__file__))

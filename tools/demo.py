@@ -25,8 +25,8 @@ import time
 import cv2
 from tqdm import tqdm
 
-from maskrcnn_benchmark.engine import demo_io
-from maskrcnn_benchmark.engine.launch import load_config
+from maskrcnn_benchmark.utils import demo_io
+from maskrcnn_benchmark.engine.cli import load_config
 from maskrcnn_benchmark.engine.predictor import COCODemo
 
 

@@ -16,10 +16,11 @@ from typing import List, Optional
 
 import torch
 
+from maskrcnn_benchmark.config import CfgNode
 from maskrcnn_benchmark.engine.compile import COMPILE_HELP, maybe_compile, with_compile_flag
-from maskrcnn_benchmark.engine.launch import (
-    add_common_arguments, init_distributed, load_config, run_test, setup_run, take_trailing_flags,
-)
+from maskrcnn_benchmark.engine.cli import add_common_arguments, load_config, setup_run, take_trailing_flags
+from maskrcnn_benchmark.engine.distributed_init import init_distributed
+from maskrcnn_benchmark.engine.evaluation import run_test
 from maskrcnn_benchmark.modeling.detector import build_detection_model
 from maskrcnn_benchmark.utils.checkpoint import CheckpointFileError, DetectronCheckpointer, WeightsCoverageError
 from maskrcnn_benchmark.utils.comm import synchronize
@@ -27,7 +28,7 @@ from maskrcnn_benchmark.utils.comm import synchronize
 ALLOW_HINT = "Pass --allow-random-weights to evaluate anyway."
 
 
-def load_weights(cfg, model: torch.nn.Module, ckpt, allow_random: bool, logger: logging.Logger) -> None:
+def load_weights(cfg: CfgNode, model: torch.nn.Module, ckpt, allow_random: bool, logger: logging.Logger) -> None:
     """Load the weights to evaluate into `model` (see the module docstring); SystemExit with a
     message saying what to pass when there are none or they do not cover the model."""
     checkpointer = DetectronCheckpointer(cfg, model, save_dir=cfg.OUTPUT_DIR)

@@ -16,12 +16,14 @@ from typing import List, Optional
 
 import torch
 
+from maskrcnn_benchmark.config import CfgNode
 from maskrcnn_benchmark.data import make_data_loader
 from maskrcnn_benchmark.engine.compile import COMPILE_HELP, maybe_compile, with_compile_flag
 from maskrcnn_benchmark.engine.distributed_model import wrap_distributed
-from maskrcnn_benchmark.engine.launch import (
-    add_common_arguments, init_distributed, load_config, run_test, seed_everything, setup_run, take_trailing_flags,
-)
+from maskrcnn_benchmark.engine.cli import add_common_arguments, load_config, setup_run, take_trailing_flags
+from maskrcnn_benchmark.engine.distributed_init import init_distributed
+from maskrcnn_benchmark.engine.evaluation import run_test
+from maskrcnn_benchmark.engine.rng_state import seed_everything
 from maskrcnn_benchmark.engine.trainer import do_train
 from maskrcnn_benchmark.modeling.detector import build_detection_model
 from maskrcnn_benchmark.solver import make_lr_scheduler, make_optimizer
@@ -32,7 +34,7 @@ from maskrcnn_benchmark.utils.miscellaneous import save_config, save_labels
 from maskrcnn_benchmark.utils.output_lock import OutputDirLock
 
 
-def train(cfg, local_rank: int, distributed: bool):
+def train(cfg: CfgNode, local_rank: int, distributed: bool):
     seed = seed_everything(cfg.SEED)  # the same initial weights on every process (DDP also broadcasts them)
     model = build_detection_model(cfg)
     device = torch.device(cfg.MODEL.DEVICE)

@@ -20,7 +20,8 @@ import torch
 from maskrcnn_benchmark.data.build import build_dataset, dataset_catalog_of
 from maskrcnn_benchmark.data.transforms import build_transforms
 from maskrcnn_benchmark.engine.class_names import default_class_names
-from maskrcnn_benchmark.engine.launch import load_config, seed_everything
+from maskrcnn_benchmark.engine.cli import load_config
+from maskrcnn_benchmark.engine.rng_state import seed_everything
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 from maskrcnn_benchmark.utils.visualization import draw_predictions, save_image
 

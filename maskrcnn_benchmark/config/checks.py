@@ -3,7 +3,7 @@
 `check_config(cfg)` raises ConfigValueError (a ValueError) naming the key, its value and what is
 allowed, before any model or data is built: a nonsense value (a zero image size, an unknown device,
 anchor settings that do not match the FPN levels...) otherwise fails deep in the model, hangs, or
-trains silently wrong. tools/ call it through engine/launch.load_config; library users meet the
+trains silently wrong. tools/ call it through engine/cli.load_config; library users meet the
 model and data parts through build_detection_model and make_data_loader.
 """
 import logging

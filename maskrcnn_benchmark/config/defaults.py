@@ -211,7 +211,7 @@ _C.MODEL.RETINANET.SCALES_PER_OCTAVE = 3
 # P6 is computed from C5 (True) or from P5 (False).
 _C.MODEL.RETINANET.USE_C5 = True
 _C.MODEL.RETINANET.NUM_CONVS = 4
-# The original divides the regression loss by this (see REFERENCE 9.10).
+# The original divides the regression loss by this (docs/CONVENTIONS.md#loss-normalisations).
 _C.MODEL.RETINANET.BBOX_REG_WEIGHT = 4.0
 _C.MODEL.RETINANET.BBOX_REG_BETA = 0.11
 _C.MODEL.RETINANET.PRE_NMS_TOP_N = 1000

@@ -12,13 +12,37 @@ Users may point cfg.PATHS_CATALOG at a copy of this file of their own.
 """
 import copy
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 DATA_DIR_ENV = "MASKRCNN_DATASETS"
 
 
 def _coco(img_dir: str, ann_file: str) -> Dict[str, str]:
     return {"img_dir": img_dir, "ann_file": ann_file}
+
+
+# The embedded synthetic datasets (maskrcnn_benchmark.data.datasets.synthetic), generated into the data
+# folder on first use, COCO format, evaluated like COCO. This is the one place that names them and lays
+# out their files; the generator writes exactly there.
+SYNTHETIC_ANNOTATION_PREFIXES: Dict[str, str] = {"shapes": "instances", "persons": "person_keypoints"}
+SYNTHETIC_DATASETS: Dict[str, Tuple[str, str]] = {  # catalog name -> (kind, split)
+    f"synthetic_{kind}_{split}": (kind, split) for kind in SYNTHETIC_ANNOTATION_PREFIXES for split in ("train", "val")
+}
+
+
+def synthetic_folder(kind: str) -> str:
+    """The folder of a synthetic kind, relative to the data folder."""
+    return f"synthetic_{kind}"
+
+
+def synthetic_split_files(kind: str, split: str) -> Tuple[str, str]:
+    """(images folder, annotation json) of a split, relative to its kind's folder (COCO's layout)."""
+    return split, os.path.join("annotations", f"{SYNTHETIC_ANNOTATION_PREFIXES[kind]}_{split}.json")
+
+
+def _synthetic(kind: str, split: str) -> Dict[str, str]:
+    img_dir, ann_file = synthetic_split_files(kind, split)
+    return _coco(os.path.join(synthetic_folder(kind), img_dir), os.path.join(synthetic_folder(kind), ann_file))
 
 
 def _voc(data_dir: str, split: str) -> Dict[str, str]:
@@ -66,14 +90,7 @@ class DatasetCatalog:
         "voc_2007_test_cocostyle": _coco("voc/VOC2007/JPEGImages", "voc/VOC2007/Annotations/pascal_test2007.json"),
         "voc_2012_train_cocostyle": _coco("voc/VOC2012/JPEGImages", "voc/VOC2012/Annotations/pascal_train2012.json"),
         "voc_2012_val_cocostyle": _coco("voc/VOC2012/JPEGImages", "voc/VOC2012/Annotations/pascal_val2012.json"),
-        # The embedded synthetic datasets (maskrcnn_benchmark.data.datasets.synthetic): generated into
-        # the data folder on first use, COCO format, evaluated like COCO.
-        "synthetic_shapes_train": _coco("synthetic_shapes/train", "synthetic_shapes/annotations/instances_train.json"),
-        "synthetic_shapes_val": _coco("synthetic_shapes/val", "synthetic_shapes/annotations/instances_val.json"),
-        "synthetic_persons_train": _coco(
-            "synthetic_persons/train", "synthetic_persons/annotations/person_keypoints_train.json"
-        ),
-        "synthetic_persons_val": _coco("synthetic_persons/val", "synthetic_persons/annotations/person_keypoints_val.json"),
+        **{name: _synthetic(kind, split) for name, (kind, split) in SYNTHETIC_DATASETS.items()},
         # Deprecated in the original; kept so that old configs resolve.
         "cityscapes_fine_instanceonly_seg_train_cocostyle": _coco(
             "cityscapes/images", "cityscapes/annotations/instancesonly_filtered_gtFine_train.json"

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 from typing import List, Optional, Sequence
+from ..config import CfgNode
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +31,14 @@ COCO_CATEGORIES: List[str] = [
 ]
 
 
-def num_classes_of(cfg) -> int:
+def num_classes_of(cfg: CfgNode) -> int:
     """Number of classes, background included, that the configured model predicts."""
     if cfg.MODEL.RETINANET_ON:
         return int(cfg.MODEL.RETINANET.NUM_CLASSES)
     return int(cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES)
 
 
-def default_class_names(cfg) -> List[str]:
+def default_class_names(cfg: CfgNode) -> List[str]:
     """Names when nothing is known about the training data (see the module docstring)."""
     num_classes = num_classes_of(cfg)
     if num_classes == len(COCO_CATEGORIES):
@@ -63,7 +64,7 @@ def read_labels_file(path: str) -> Optional[List[str]]:
     return labels
 
 
-def _candidate_label_files(cfg, weights: Optional[str]) -> List[str]:
+def _candidate_label_files(cfg: CfgNode, weights: Optional[str]) -> List[str]:
     files = []
     # Only a local file has a folder to look in (not catalog:// names or URLs).
     if weights and "://" not in weights:
@@ -73,7 +74,7 @@ def _candidate_label_files(cfg, weights: Optional[str]) -> List[str]:
     return list(dict.fromkeys(files))  # the same folder once
 
 
-def resolve_class_names(cfg, weights: Optional[str] = None, class_names: Optional[Sequence[str]] = None) -> List[str]:
+def resolve_class_names(cfg: CfgNode, weights: Optional[str] = None, class_names: Optional[Sequence[str]] = None) -> List[str]:
     """Class names by contiguous label, background first, exactly num_classes_of(cfg) long.
 
     An explicit `class_names` may include the background (num_classes names) or leave it out

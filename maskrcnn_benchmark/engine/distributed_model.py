@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel
 
+from ..config import CfgNode
 from ..config.config_file import ConfigValueError
 
 logger = logging.getLogger(__name__)
@@ -39,13 +40,13 @@ COMPRESSION_DTYPES: Dict[str, torch.dtype] = {"fp16": torch.float16, "bf16": tor
 _HAS_FORWARD_SYNC_BUFFERS = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
 
 
-def static_graph_of(cfg) -> bool:
+def static_graph_of(cfg: CfgNode) -> bool:
     """Whether DDP runs with static_graph: SOLVER.DDP.STATIC_GRAPH, unless gradient accumulation makes
     the first backward run under no_sync() (unsupported by torch's static-graph reducer)."""
     return bool(cfg.SOLVER.DDP.STATIC_GRAPH) and int(cfg.SOLVER.ACCUMULATE_GRAD_ITERS) <= 1
 
 
-def ddp_options(cfg, device: torch.device, local_rank: int) -> Dict[str, Any]:
+def ddp_options(cfg: CfgNode, device: torch.device, local_rank: int) -> Dict[str, Any]:
     """The DistributedDataParallel keyword arguments (all but the module) of cfg's SOLVER.DDP keys."""
     d = cfg.SOLVER.DDP
     options: Dict[str, Any] = dict(

@@ -7,7 +7,7 @@ import datetime
 import logging
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 from tqdm import tqdm
@@ -48,24 +48,37 @@ def _sync_device(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _bbox_aug_or_none(bbox_aug: Any) -> Optional[Callable]:
+    # The original passed a flag and read the global config: False still means none; say what to
+    # pass instead of True.
+    if bbox_aug is None or bbox_aug is False:
+        return None
+    if not callable(bbox_aug):
+        raise TypeError(
+            f"bbox_aug must be None or a callable (model, images, device) -> [BoxList], got {bbox_aug!r}; "
+            "build one with maskrcnn_benchmark.engine.bbox_aug.BoxTestTimeAugmentation.from_config(cfg)"
+        )
+    return bbox_aug
+
+
 def compute_on_dataset(
     model: torch.nn.Module,
     data_loader: Any,
     device: Union[str, torch.device],
-    bbox_aug: bool = False,
+    bbox_aug: Optional[Callable] = None,
     timer: Optional[_Timer] = None,
     autocast_dtype: Union[None, str, torch.dtype] = None,
 ) -> Dict[int, BoxList]:
     """Run `model` (in eval mode, without gradients) on every batch `(ImageList, targets,
     image_ids)` of `data_loader`; returns {dataset index: BoxList on the CPU}.
 
-    `timer` (tic/toc) times the model calls only; `bbox_aug` uses test-time augmentation
-    (engine/bbox_aug.py); `autocast_dtype` runs the model under torch.autocast.
+    `timer` (tic/toc) times the model calls only; `bbox_aug`, a callable (model, images, device) ->
+    [BoxList] such as engine/bbox_aug.BoxTestTimeAugmentation, replaces the model call (test-time
+    augmentation; its loader gives PIL images); `autocast_dtype` runs the model under torch.autocast.
     """
     device = torch.device(device)
     dtype = resolve_autocast_dtype(autocast_dtype)
-    if bbox_aug:
-        from .bbox_aug import im_detect_bbox_aug  # only needed (and importable) with TTA
+    bbox_aug = _bbox_aug_or_none(bbox_aug)
     model.eval()
     results_dict: Dict[int, BoxList] = {}
     cpu_device = torch.device("cpu")
@@ -75,8 +88,8 @@ def compute_on_dataset(
             if timer:
                 _sync_device(device)
                 timer.tic()
-            if bbox_aug:
-                output = im_detect_bbox_aug(model, images, device)
+            if bbox_aug is not None:
+                output = bbox_aug(model, images, device)
             else:
                 output = model(images.to(device))
             if timer:
@@ -114,7 +127,7 @@ def inference(
     dataset_name: str,
     iou_types: Sequence[str] = ("bbox",),
     box_only: bool = False,
-    bbox_aug: bool = False,
+    bbox_aug: Optional[Callable] = None,
     device: Union[str, torch.device] = "cuda",
     expected_results: Sequence[Any] = (),
     expected_results_sigma_tol: float = 4,

@@ -4,12 +4,13 @@ import contextlib
 from typing import ContextManager, Optional, Union
 
 import torch
+from ..config import CfgNode
 
 # cfg.DTYPE values -> autocast dtype (None: plain float32, no autocast).
 AUTOCAST_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def autocast_dtype(cfg) -> Optional[torch.dtype]:
+def autocast_dtype(cfg: CfgNode) -> Optional[torch.dtype]:
     """The autocast dtype of cfg.DTYPE (None for float32), with a clear error for other values."""
     if cfg.DTYPE not in AUTOCAST_DTYPES:
         raise ValueError(f"DTYPE must be one of {sorted(AUTOCAST_DTYPES)}, got {cfg.DTYPE!r}")

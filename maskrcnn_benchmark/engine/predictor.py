@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..config import CfgNode
 from ..data.transforms import build_transforms
 from ..data.transforms.transforms import Resize
 from ..modeling.detector import build_detection_model
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 ImageInput = Any  # numpy BGR uint8 [H, W, 3], PIL image, or RGB tensor [3, H, W]
 
 
-def default_weights(cfg) -> str:
+def default_weights(cfg: CfgNode) -> str:
     """The weights tools/test_net.py and the original demo load: the last checkpoint of
     cfg.OUTPUT_DIR if there is one, else cfg.MODEL.WEIGHT ("" = none)."""
     checkpointer = DetectronCheckpointer(cfg, torch.nn.Module(), save_dir=cfg.OUTPUT_DIR)

@@ -1,15 +1,27 @@
-"""The random state of every process, saved in checkpoints so that a resumed run continues exactly
-as an uninterrupted one (box samplers and proposal shuffles draw from torch's and Python's
-generators; each process of a distributed run has streams of its own)."""
+"""The random state of every process: seeded at the start of a run, and saved in checkpoints so that
+a resumed run continues exactly as an uninterrupted one (box samplers and proposal shuffles draw from
+torch's and Python's generators; each process of a distributed run has streams of its own)."""
 import logging
+import os
 import random
 from typing import Any, Dict, List
 
+import numpy as np
 import torch
 
 from ..utils.comm import all_gather, get_rank, get_world_size
 
 logger = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> int:
+    """Seed torch (CPU and GPUs), Python's random and numpy; seed < 0 picks a random seed. Returns it."""
+    if seed < 0:
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return seed
 
 
 def local_rng_state() -> Dict[str, Any]:

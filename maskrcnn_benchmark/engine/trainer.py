@@ -13,11 +13,12 @@ import os
 import time
 import warnings
 from contextlib import nullcontext
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
 
+from ..config import CfgNode
 from ..modeling.utils import host_values
 from ..utils.comm import get_world_size, is_main_process
 from ..utils.metric_logger import MetricLogger
@@ -78,10 +79,10 @@ class _MetricsWriter:
             self.tensorboard.close()
 
 
-def _validate(cfg, model, data_loader_val, device, iteration: int, logger, writer: _MetricsWriter) -> None:
+def _validate(cfg: CfgNode, model, data_loader_val, device, iteration: int, logger, writer: _MetricsWriter) -> None:
     """COCO evaluation of the current model on the validation loader(s); back in train mode after."""
     from .inference import inference  # imported here: evaluation pulls in pycocotools
-    from .launch import box_only_of, iou_types_of
+    from .evaluation import box_only_of, iou_types_of
 
     loaders = data_loader_val if isinstance(data_loader_val, (list, tuple)) else [data_loader_val]
     model_to_eval = getattr(model, "module", model)
@@ -99,8 +100,120 @@ def _validate(cfg, model, data_loader_val, device, iteration: int, logger, write
     model.train()
 
 
+class _TrainingRun:
+    """The state of one training run and its named steps: forward and backward of one iteration's
+    micro-batches, the optimizer step, the log line, checkpoints."""
+
+    def __init__(self, cfg: CfgNode, model: torch.nn.Module, optimizer: torch.optim.Optimizer, checkpointer,
+                 device: torch.device, arguments: Dict[str, Any]):
+        self.model, self.optimizer, self.device, self.arguments = model, optimizer, device, arguments
+        self.accumulate = max(int(cfg.SOLVER.ACCUMULATE_GRAD_ITERS), 1)
+        self.clip_norm = float(cfg.SOLVER.CLIP_GRAD_NORM)
+        self.log_period = max(int(cfg.SOLVER.LOG_PERIOD), 1)
+        self.amp_dtype = autocast_dtype(cfg)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        if "scaler" in arguments and self.scaler.is_enabled():
+            self.scaler.load_state_dict(arguments["scaler"])
+        self.writer = _MetricsWriter(cfg.OUTPUT_DIR)
+        self.meters = MetricLogger(delimiter="  ", window_size=self.log_period)
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.guard = LossGuard(cfg.SOLVER.DIVERGENCE_RATIO, arguments.pop("reference_loss", None))
+        self.checkpoints = ConfirmedCheckpoints(checkpointer)
+        self.logger = logging.getLogger("maskrcnn_benchmark.trainer")
+
+    def forward_backward(self, batches: Iterator, iteration: int) -> Tuple[Dict[str, float], float]:
+        """Losses and gradients of the iteration's micro-batches: (mean losses, seconds spent waiting
+        for data). Stops the run (NonFiniteLossError) before a diverging step is applied."""
+        data_time = 0.0
+        loss_sums: Dict[str, float] = {}
+        for micro in range(self.accumulate):
+            fetch_start = time.time()
+            images, targets, _ = next(batches)
+            data_time += time.time() - fetch_start
+            images = images.to(self.device)
+            targets = [t.to(self.device) for t in targets]
+            # DDP: all-reduce the gradients once per iteration, on the last micro-batch.
+            sync = micro == self.accumulate - 1 or not hasattr(self.model, "no_sync")
+            with (nullcontext() if sync else self.model.no_sync()):
+                with autocast(self.device.type, self.amp_dtype):
+                    loss_dict = self.model(images, targets)
+                losses = sum(loss.float() for loss in loss_dict.values())
+                reduced = reduce_loss_dict(loss_dict)
+                # Backward is queued before the losses are read on the host (the iteration's one
+                # read of them), so the device is not left idle meanwhile; a diverging loss still
+                # stops the run before the optimizer applies the step.
+                self.scaler.scale(losses / self.accumulate).backward()
+                values = read_losses(reduced)
+                try:
+                    self.guard.check(values, iteration)
+                except NonFiniteLossError as e:
+                    raise _stopped(e, self.checkpoints) from None
+            for name, value in values.items():
+                loss_sums[name] = loss_sums.get(name, 0.0) + value / self.accumulate
+        return loss_sums, data_time
+
+    def optimizer_step(self, scheduler) -> Optional[torch.Tensor]:
+        """Clip (SOLVER.CLIP_GRAD_NORM), step, clear the gradients, advance the schedule; returns the
+        gradient norm before clipping (None without clipping)."""
+        grad_norm = None
+        if self.clip_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        with warnings.catch_warnings():
+            # GradScaler skips the optimizer step when float16 gradients overflowed (by design); the
+            # schedule still advances with the iteration, so torch's order warning does not apply.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            scheduler.step()
+        return grad_norm
+
+    def record(self, iteration: int, max_iter: int, loss_sums: Dict[str, float], batch_time: float,
+               data_time: float, grad_norm: Optional[torch.Tensor]) -> None:
+        """Update the meters; every LOG_PERIOD iterations (and at the end) log them and write metrics."""
+        meters = self.meters
+        meters.update(loss=sum(loss_sums.values()), **loss_sums)
+        meters.update(time=batch_time, data=data_time)
+        if grad_norm is not None:
+            meters.update(grad_norm=grad_norm.float())
+        if iteration % self.log_period != 0 and iteration != max_iter:
+            return
+        eta_seconds = meters.time.global_avg * (max_iter - iteration)
+        lr = self.optimizer.param_groups[0]["lr"]
+        memory_mb = torch.cuda.max_memory_allocated() / 1024.0 / 1024.0 if self.device.type == "cuda" else 0.0
+        self.logger.info(
+            meters.delimiter.join([
+                f"eta: {datetime.timedelta(seconds=int(eta_seconds))}", f"iter: {iteration}", str(meters),
+                f"lr: {lr:.6f}", f"max mem: {memory_mb:.0f}",
+            ])
+        )
+        values = {name: meter.median for name, meter in meters.meters.items()}
+        self.writer.write(iteration, {**values, "lr": lr, "eta_seconds": eta_seconds, "max_mem_mb": memory_mb})
+
+    def save(self, name: str, confirmed: bool) -> None:
+        """A checkpoint with everything a resumed run needs besides model, optimizer and scheduler."""
+        if self.scaler.is_enabled():
+            self.arguments["scaler"] = self.scaler.state_dict()
+        extra = {"reference_loss": self.guard.reference} if self.guard.reference is not None else {}
+        self.checkpoints.save(name, confirmed, **self.arguments, **extra, rng_states=gather_rng_states())
+
+    def keep_last_checkpoint_if_finite(self) -> None:
+        # Ctrl-C right after a save: its weights have not been checked by a loss yet, but are kept as
+        # the checkpoint to resume from when finite, rather than losing a whole checkpoint period.
+        if all_finite(self.params):
+            self.checkpoints.confirm()
+
+    def save_final(self, max_iter: int) -> None:
+        """"model_final"; no later loss checks the last step's weights, so finite ones are taken as healthy."""
+        healthy = all_finite(self.params)
+        self.save("model_final", confirmed=healthy)
+        if not healthy:
+            raise _stopped(NonFiniteLossError(f"The weights are not finite after iteration {max_iter}."), self.checkpoints)
+
+
 def do_train(
-    cfg,
+    cfg: CfgNode,
     model: torch.nn.Module,
     data_loader,
     data_loader_val,
@@ -122,116 +235,38 @@ def do_train(
     logger = logging.getLogger("maskrcnn_benchmark.trainer")
     logger.info("Start training")
     device = torch.device(device)
-    accumulate = max(int(cfg.SOLVER.ACCUMULATE_GRAD_ITERS), 1)
-    clip_norm = float(cfg.SOLVER.CLIP_GRAD_NORM)
-    log_period = max(int(cfg.SOLVER.LOG_PERIOD), 1)
-    amp_dtype = autocast_dtype(cfg)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    if "scaler" in arguments and scaler.is_enabled():
-        scaler.load_state_dict(arguments["scaler"])
-    writer = _MetricsWriter(cfg.OUTPUT_DIR)
-    meters = MetricLogger(delimiter="  ", window_size=log_period)
-
-    max_iter = len(data_loader) // accumulate
+    run = _TrainingRun(cfg, model, optimizer, checkpointer, device, arguments)
+    max_iter = len(data_loader) // run.accumulate
     start_iter = int(arguments["iteration"])
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    guard = LossGuard(cfg.SOLVER.DIVERGENCE_RATIO, arguments.pop("reference_loss", None))
-    checkpoints = ConfirmedCheckpoints(checkpointer)
     model.train()
     # Created before the generators are restored: making a DataLoader iterator draws a seed from
     # torch's generator, which an uninterrupted run did at the start too.
     batches = iter(data_loader)
     restore_rng_state(arguments)
 
-    def save(name: str, confirmed: bool) -> None:
-        # Everything a resumed run needs besides model, optimizer and scheduler.
-        if scaler.is_enabled():
-            arguments["scaler"] = scaler.state_dict()
-        extra = {"reference_loss": guard.reference} if guard.reference is not None else {}
-        checkpoints.save(name, confirmed, **arguments, **extra, rng_states=gather_rng_states())
-
     start_training_time = end = time.time()
     try:
         for iteration in range(start_iter + 1, max_iter + 1):
-            data_time = 0.0
-            loss_sums: Dict[str, torch.Tensor] = {}
-            for micro in range(accumulate):
-                fetch_start = time.time()
-                images, targets, _ = next(batches)
-                data_time += time.time() - fetch_start
-                images = images.to(device)
-                targets = [t.to(device) for t in targets]
-                # DDP: all-reduce the gradients once per iteration, on the last micro-batch.
-                sync = micro == accumulate - 1 or not hasattr(model, "no_sync")
-                with (nullcontext() if sync else model.no_sync()):
-                    with autocast(device.type, amp_dtype):
-                        loss_dict = model(images, targets)
-                    losses = sum(loss.float() for loss in loss_dict.values())
-                    reduced = reduce_loss_dict(loss_dict)
-                    # Backward is queued before the losses are read on the host (the iteration's one
-                    # read of them), so the device is not left idle meanwhile; a diverging loss still
-                    # stops the run before the optimizer applies the step.
-                    scaler.scale(losses / accumulate).backward()
-                    values = read_losses(reduced)
-                    try:
-                        guard.check(values, iteration)
-                    except NonFiniteLossError as e:
-                        raise _stopped(e, checkpoints) from None
-                for name, value in values.items():
-                    loss_sums[name] = loss_sums.get(name, 0.0) + value / accumulate
+            loss_sums, data_time = run.forward_backward(batches, iteration)
             # The weights of the last checkpoint gave healthy losses: it becomes the one to resume from.
-            checkpoints.confirm()
-
-            if clip_norm > 0:
-                scaler.unscale_(optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            with warnings.catch_warnings():
-                # GradScaler skips the optimizer step when float16 gradients overflowed (by design); the
-                # schedule still advances with the iteration, so torch's order warning does not apply.
-                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
-                scheduler.step()
+            run.checkpoints.confirm()
+            grad_norm = run.optimizer_step(scheduler)
             arguments["iteration"] = iteration
 
             batch_time = time.time() - end
             end = time.time()
-            meters.update(loss=sum(loss_sums.values()), **loss_sums)
-            meters.update(time=batch_time, data=data_time)
-            if clip_norm > 0:
-                meters.update(grad_norm=grad_norm.float())
-
-            if iteration % log_period == 0 or iteration == max_iter:
-                eta_seconds = meters.time.global_avg * (max_iter - iteration)
-                lr = optimizer.param_groups[0]["lr"]
-                memory_mb = torch.cuda.max_memory_allocated() / 1024.0 / 1024.0 if device.type == "cuda" else 0.0
-                logger.info(
-                    meters.delimiter.join([
-                        f"eta: {datetime.timedelta(seconds=int(eta_seconds))}", f"iter: {iteration}", str(meters),
-                        f"lr: {lr:.6f}", f"max mem: {memory_mb:.0f}",
-                    ])
-                )
-                values = {name: meter.median for name, meter in meters.meters.items()}
-                writer.write(iteration, {**values, "lr": lr, "eta_seconds": eta_seconds, "max_mem_mb": memory_mb})
+            run.record(iteration, max_iter, loss_sums, batch_time, data_time, grad_norm)
             if checkpoint_period > 0 and iteration % checkpoint_period == 0 and iteration != max_iter:
-                save(f"model_{iteration:07d}", confirmed=False)
+                run.save(f"model_{iteration:07d}", confirmed=False)
             if data_loader_val is not None and test_period > 0 and iteration % test_period == 0:
-                _validate(cfg, model, data_loader_val, device, iteration, logger, writer)
+                _validate(cfg, model, data_loader_val, device, iteration, logger, run.writer)
                 end = time.time()  # validation time is not training time
     except KeyboardInterrupt:
-        # Ctrl-C right after a save: its weights have not been checked by a loss yet, but are kept as
-        # the checkpoint to resume from when finite, rather than losing a whole checkpoint period.
-        if all_finite(params):
-            checkpoints.confirm()
+        run.keep_last_checkpoint_if_finite()
         raise
     if max_iter > start_iter:
-        # No later loss checks the last step's weights; finite ones are taken as healthy.
-        healthy = all_finite(params)
-        save("model_final", confirmed=healthy)
-        if not healthy:
-            raise _stopped(NonFiniteLossError(f"The weights are not finite after iteration {max_iter}."), checkpoints)
-    writer.close()
+        run.save_final(max_iter)
+    run.writer.close()
     total_time = time.time() - start_training_time
     done = max(max_iter - start_iter, 1)
     logger.info(

@@ -6,24 +6,7 @@
 ``torch.compile`` (fake kernels with a data-dependent output size are defined here and registered by
 ``maskrcnn_benchmark.layers``, see ``FAKE_KERNELS``).
 
-Conventions (identical on CPU and CUDA):
-
-* Boxes are ``(x1, y1, x2, y2)`` with the legacy ``+1`` convention:
-  ``area = (x2 - x1 + 1) * (y2 - y1 + 1)`` and
-  ``inter = max(0, min(x2) - max(x1) + 1) * max(0, min(y2) - max(y1) + 1)``.
-  ``IoU_legacy(a, b)`` equals torchvision's ``box_iou(a + [0, 0, 1, 1], b + [0, 0, 1, 1])``.
-* Boxes are visited by score, highest first; equal scores are visited by lower index first.
-  NaN scores rank below every other score (even ``-inf``), among themselves by index.
-* A box is suppressed when its IoU with an already kept box is **strictly greater** than
-  ``nms_thresh``. The original used ``>=`` in its CPU kernel and ``>`` in its CUDA kernel; this
-  implementation uses ``>`` on both devices. With threshold 0, any overlap suppresses; with
-  threshold 1, nothing does (for well-formed boxes).
-* A box with a NaN coordinate has a NaN IoU with every box: it never suppresses and is never
-  suppressed.
-* IoUs are computed in float32 for float32/float16/bfloat16 boxes and in float64 for float64 boxes.
-  Scores may have any floating dtype (they are only ordered, in their own precision).
-* The result is an int64 tensor of kept indices on the boxes' device, in **ascending index order**
-  (as the original returned them; torchvision orders by score instead).
+NMS semantics: docs/CONVENTIONS.md#nms
 """
 from __future__ import annotations
 
@@ -36,28 +19,25 @@ __all__ = ["nms", "batched_nms"]
 
 
 def nms(boxes: Tensor, scores: Tensor, nms_thresh: float) -> Tensor:
-    """Greedy NMS. Returns the indices of the kept boxes, ascending (see the module docstring).
+    """Greedy NMS; returns the int64 indices of the kept boxes (docs/CONVENTIONS.md#nms).
 
     Args:
         boxes: ``[N, 4]`` floating tensor of ``(x1, y1, x2, y2)``.
         scores: ``[N]`` floating tensor.
-        nms_thresh: a box is dropped when its IoU with a kept box is ``> nms_thresh``.
+        nms_thresh: IoU threshold.
     """
     return torch.ops.maskrcnn_benchmark.nms(boxes, scores, float(nms_thresh))
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_thresh: float) -> Tensor:
-    """NMS run independently within each distinct value of ``idxs`` (class id, FPN level, image).
-
-    Boxes of different groups never suppress each other. Returns int64 indices ordered by ``idxs``
-    ascending, then by index ascending - the order of running :func:`nms` group by group (groups
-    sorted) and concatenating, as the original box head did class by class.
+    """NMS within each distinct value of ``idxs`` (class id, FPN level, image), as the original box
+    head ran it class by class; returns int64 indices (docs/CONVENTIONS.md#nms).
 
     Args:
         boxes: ``[N, 4]`` floating tensor.
         scores: ``[N]`` floating tensor.
         idxs: ``[N]`` integer tensor of group ids (any values, negative included).
-        nms_thresh: IoU threshold (``>`` suppresses).
+        nms_thresh: IoU threshold.
     """
     return torch.ops.maskrcnn_benchmark.batched_nms(boxes, scores, idxs, float(nms_thresh))
 

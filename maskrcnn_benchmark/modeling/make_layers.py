@@ -6,10 +6,11 @@ from torch import nn
 from ..layers.misc import Conv2d
 
 
-def _gn_defaults():
-    from ..config import cfg
-
-    return cfg.MODEL.GROUP_NORM
+# MODEL.GROUP_NORM's defaults (a test keeps them equal): what a GroupNorm gets when the caller
+# passes no settings. Builders always pass the config's own.
+DEFAULT_GN_DIM_PER_GP = -1
+DEFAULT_GN_NUM_GROUPS = 32
+DEFAULT_GN_EPSILON = 1e-5
 
 
 def get_group_gn(dim: int, dim_per_gp: int, num_groups: int) -> int:
@@ -34,18 +35,17 @@ def group_norm(
     num_groups: Optional[int] = None,
     eps: Optional[float] = None,
 ) -> nn.GroupNorm:
-    """nn.GroupNorm for `out_channels`. Unset keyword values come from cfg.MODEL.GROUP_NORM, as
-    in the original (whose signature had only the first three arguments)."""
-    defaults = _gn_defaults()
-    dim_per_gp = (defaults.DIM_PER_GP if dim_per_gp is None else dim_per_gp) // divisor
-    num_groups = (defaults.NUM_GROUPS if num_groups is None else num_groups) // divisor
-    eps = defaults.EPSILON if eps is None else eps
+    """nn.GroupNorm for `out_channels`. Unset keyword values are MODEL.GROUP_NORM's defaults (the
+    original read them from the global config; its signature had only the first three arguments)."""
+    dim_per_gp = (DEFAULT_GN_DIM_PER_GP if dim_per_gp is None else dim_per_gp) // divisor
+    num_groups = (DEFAULT_GN_NUM_GROUPS if num_groups is None else num_groups) // divisor
+    eps = DEFAULT_GN_EPSILON if eps is None else eps
     return nn.GroupNorm(get_group_gn(out_channels, dim_per_gp, num_groups), out_channels, eps, affine)
 
 
 def gn_factory(gn_cfg=None) -> Callable[[int], nn.GroupNorm]:
-    """channels -> nn.GroupNorm with the settings of `gn_cfg` (a MODEL.GROUP_NORM node; None reads
-    the global cfg when called, as the original did)."""
+    """channels -> nn.GroupNorm with the settings of `gn_cfg` (a MODEL.GROUP_NORM node; None: the
+    defaults)."""
     if gn_cfg is None:
         return lambda channels: group_norm(channels)
     dim_per_gp, num_groups, eps = gn_cfg.DIM_PER_GP, gn_cfg.NUM_GROUPS, gn_cfg.EPSILON

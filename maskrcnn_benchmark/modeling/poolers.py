@@ -10,6 +10,7 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from ..config import CfgNode
 from ..layers.roi_align import ROIAlign
 from ..structures.bounding_box import BoxList
 from .utils import cat, nonzero_per_segment
@@ -71,7 +72,7 @@ class Pooler(nn.Module):
         return result
 
 
-def make_pooler(cfg, head_name: str) -> Pooler:
+def make_pooler(cfg: CfgNode, head_name: str) -> Pooler:
     """Pooler configured by cfg.MODEL.<head_name> (POOLER_RESOLUTION, POOLER_SCALES, POOLER_SAMPLING_RATIO)."""
     head = cfg.MODEL[head_name]
     return Pooler(

@@ -1,10 +1,11 @@
 """Optimizer and LR scheduler from the config (the original's semantics)."""
 import torch
 
+from ..config import CfgNode
 from .lr_scheduler import WarmupMultiStepLR
 
 
-def make_optimizer(cfg, model: torch.nn.Module) -> torch.optim.SGD:
+def make_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.SGD:
     """SGD with momentum; biases get BASE_LR * BIAS_LR_FACTOR and WEIGHT_DECAY_BIAS.
 
     Parameters are grouped by (lr, weight decay) rather than one group per parameter as in the
@@ -24,7 +25,7 @@ def make_optimizer(cfg, model: torch.nn.Module) -> torch.optim.SGD:
     return torch.optim.SGD(params, lr=solver.BASE_LR, momentum=solver.MOMENTUM)
 
 
-def make_lr_scheduler(cfg, optimizer: torch.optim.Optimizer) -> WarmupMultiStepLR:
+def make_lr_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer) -> WarmupMultiStepLR:
     solver = cfg.SOLVER
     return WarmupMultiStepLR(
         optimizer,

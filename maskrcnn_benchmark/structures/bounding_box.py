@@ -1,6 +1,6 @@
 """`BoxList`: the boxes of one image plus per-box fields (labels, scores, masks, keypoints...).
 
-Pixel conventions (the original's, kept on purpose; see REFERENCE 9.13):
+Pixel conventions (the original's, kept on purpose; docs/CONVENTIONS.md#inclusive-pixels):
 - boxes are inclusive pixel ranges: in "xyxy" mode a box covers columns x1..x2, so its width is
   `x2 - x1 + 1`; "xywh" stores `(x1, y1, w, h)` with that same `w = x2 - x1 + 1`;
 - `area()` and IoU count with that "+1";

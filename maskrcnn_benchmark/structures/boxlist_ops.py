@@ -25,18 +25,16 @@ def _compiled_nms():
 def boxlist_nms(
     boxlist: BoxList, nms_thresh: float, max_proposals: int = -1, score_field: str = "scores"
 ) -> BoxList:
-    """Greedy non-maximum suppression on the boxes of one BoxList.
+    """Greedy non-maximum suppression on the boxes of one BoxList (docs/CONVENTIONS.md#nms).
 
     Arguments:
         boxlist: N boxes with a `[N]` score field.
-        nms_thresh: a box is suppressed when its IoU (+1 convention) with a kept, higher-scoring
-            box exceeds this; `<= 0` returns `boxlist` unchanged.
+        nms_thresh: IoU threshold; `<= 0` returns `boxlist` unchanged.
         max_proposals: if > 0, keep only the first `max_proposals` kept indices (the highest-scoring
             boxes when the input is sorted by descending score, as the RPN's is).
         score_field: name of the score field.
 
-    Returns the kept boxes (every field) in the order the op returns them (ascending original
-    index for the project's compiled op), in `boxlist`'s mode.
+    Returns the kept boxes (every field) in the op's order, in `boxlist`'s mode.
     """
     if nms_thresh <= 0:
         return boxlist

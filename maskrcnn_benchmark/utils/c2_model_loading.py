@@ -17,6 +17,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
+from ..config import CfgNode
 from .weights_file import (
     CheckpointFileError, UnsafeCheckpointError, check_weights_file, is_torch_zip, unreadable_weights_file,
 )
@@ -158,7 +159,7 @@ def _stage_names_for(conv_body: str) -> List[str]:
     return C2_STAGE_NAMES[depth]
 
 
-def load_c2_format(cfg, f: str) -> Dict[str, "OrderedDict[str, torch.Tensor]"]:
+def load_c2_format(cfg: CfgNode, f: str) -> Dict[str, "OrderedDict[str, torch.Tensor]"]:
     """{"model": renamed state_dict} of the Detectron .pkl `f` for cfg.MODEL.BACKBONE.CONV_BODY."""
     if any(cfg.MODEL.RESNETS.STAGE_WITH_DCN):
         raise NotImplementedError("Caffe2 weights for deformable-conv stages are not supported yet")

@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from ..config import CfgNode
 from .c2_model_loading import load_c2_format
 from .imports import import_paths_catalog
 from .miscellaneous import atomic_write, remove_stale_temporaries
@@ -251,7 +252,7 @@ class DetectronCheckpointer(Checkpointer):
 
     def __init__(
         self,
-        cfg,
+        cfg: CfgNode,
         model: torch.nn.Module,
         optimizer: Optional[torch.optim.Optimizer] = None,
         scheduler: Optional[Any] = None,

@@ -142,7 +142,7 @@ def test_output_dir_that_is_not_writable(tmp_path, monkeypatch):
 def test_load_config_checks_before_freezing(tmp_path):
     import argparse
 
-    from maskrcnn_benchmark.engine.launch import load_config
+    from maskrcnn_benchmark.engine.cli import load_config
 
     args = argparse.Namespace(config_file=CPU_CONFIG, opts=["SOLVER.MAX_ITER", "-3", "OUTPUT_DIR", str(tmp_path)])
     saved = global_cfg.clone()

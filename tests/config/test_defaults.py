@@ -1,4 +1,4 @@
-"""The default config holds every key of the original (REFERENCE.md section 3) with its default."""
+"""The default config holds every key of the original with the original's default (listed below)."""
 import math
 
 from maskrcnn_benchmark.config import cfg

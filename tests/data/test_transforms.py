@@ -1,4 +1,4 @@
-"""Transforms: resize sizes (REFERENCE 9.1), flips moving targets, normalization, pipelines."""
+"""Transforms: resize sizes (docs/CONVENTIONS.md#input-transforms), flips moving targets, normalization, pipelines."""
 import random
 
 import pytest

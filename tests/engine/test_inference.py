@@ -268,18 +268,15 @@ def test_bbox_aug_maps_every_transform_back_and_merges(dataset):
         assert scaled.resize((150, 100)).bbox[0].tolist() == pytest.approx(identity, abs=1.0)
 
 
-def test_compute_on_dataset_with_bbox_aug_passes_the_raw_images(monkeypatch):
-    import maskrcnn_benchmark.engine.bbox_aug as bbox_aug
-
+def test_compute_on_dataset_with_bbox_aug_passes_the_raw_images():
     seen = []
 
     def fake_aug(model, images, device):
         seen.append((images, device))
         return [BoxList(torch.zeros(1, 4), (8, 8)) for _ in images]
 
-    monkeypatch.setattr(bbox_aug, "im_detect_bbox_aug", fake_aug)
     batches = [(("img0", "img1"), (None, None), (0, 1)), (("img2",), (None,), (2,))]  # as BBoxAugCollator gives
-    results = compute_on_dataset(StubModel(None), batches, "cpu", bbox_aug=True)
+    results = compute_on_dataset(StubModel(None), batches, "cpu", bbox_aug=fake_aug)
     assert sorted(results) == [0, 1, 2]
     assert [s[0] for s in seen] == [("img0", "img1"), ("img2",)]
     assert seen[0][1] == torch.device("cpu")

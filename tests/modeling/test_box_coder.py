@@ -1,4 +1,4 @@
-"""BoxCoder against the legacy formulas of REFERENCE.md 9.4, written out per box."""
+"""BoxCoder against the legacy formulas (docs/CONVENTIONS.md#box-coder), written out per box."""
 import math
 
 import pytest

@@ -30,7 +30,8 @@ KEYPOINT_FPN = [
     "MODEL.ROI_KEYPOINT_HEAD.POOLER_RESOLUTION", 14, "MODEL.ROI_KEYPOINT_HEAD.POOLER_SAMPLING_RATIO", 2,
     "MODEL.ROI_KEYPOINT_HEAD.RESOLUTION", 56, "MODEL.ROI_KEYPOINT_HEAD.SHARE_BOX_FEATURE_EXTRACTOR", False,
 ]
-# The model-defining settings of the original's configs (REFERENCE.md section 4).
+# The model-defining settings of the original's configs of these names (their state_dict layouts
+# are in tests/assets/checkpoint_keys.txt).
 ORIGINAL_MODELS = {
     "e2e_mask_rcnn_R_50_FPN_1x.yaml": FPN_BLOCK + MASK_FPN,
     "e2e_faster_rcnn_R_50_FPN_1x.yaml": FPN_BLOCK,

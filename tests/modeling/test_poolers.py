@@ -1,4 +1,4 @@
-"""Pooler: FPN level assignment (REFERENCE.md 9.6) and routing of boxes to their level."""
+"""Pooler: FPN level assignment (docs/CONVENTIONS.md#pooler-level-assignment) and routing of boxes to their level."""
 import math
 
 import torch

@@ -1,4 +1,4 @@
-"""make_optimizer groups and WarmupMultiStepLR values (REFERENCE.md 9.11)."""
+"""make_optimizer groups and WarmupMultiStepLR values (docs/CONVENTIONS.md#solver)."""
 import pytest
 import torch
 from torch import nn

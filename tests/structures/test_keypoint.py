@@ -1,4 +1,4 @@
-"""Keypoints / PersonKeypoints and the keypoint-head heatmap targets (REFERENCE 9.9)."""
+"""Keypoints / PersonKeypoints and the keypoint-head heatmap targets (docs/CONVENTIONS.md#keypoints)."""
 import pytest
 import torch
 

@@ -224,7 +224,7 @@ def test_binary_mask_resize_is_bilinear_cast_back_to_dtype():
 
 
 def test_mask_targets_match_direct_rasterisation():
-    """REFERENCE 9.8: crop a polygon mask with a float proposal, resize to M x M, rasterise; the
+    """docs/CONVENTIONS.md#mask-targets: crop a polygon mask with a float proposal, resize to M x M, rasterise; the
     same as rasterising `(x - x1) * M / (x2 - x1)`, `(y - y1) * M / (y2 - y1)` directly."""
     rng = random.Random(0)
     M = 28

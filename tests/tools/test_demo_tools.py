@@ -177,7 +177,7 @@ def test_camera_frames_are_written_to_a_video(tmp_path, monkeypatch):
 
 
 def test_inputs_and_output_names(tmp_path):
-    from maskrcnn_benchmark.engine import demo_io
+    from maskrcnn_benchmark.utils import demo_io
 
     (tmp_path / "a.jpg").write_bytes(b"")
     (tmp_path / "b.mp4").write_bytes(b"")

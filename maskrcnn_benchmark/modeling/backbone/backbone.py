@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 from torch import nn
 
+from ...config import CfgNode
 from .. import registry
 from ..make_layers import conv_with_kaiming_uniform, gn_factory
 from . import fpn as fpn_module
@@ -35,12 +36,12 @@ def _lookup(table: dict, key: str, what: str):
     return table[key]
 
 
-def norm_factory(cfg, name: str):
+def norm_factory(cfg: CfgNode, name: str):
     """channels -> norm layer for a NORMS name; GroupNorm uses cfg.MODEL.GROUP_NORM."""
     return gn_factory(cfg.MODEL.GROUP_NORM) if name == "GroupNorm" else resnet.NORMS[name]
 
 
-def block_and_norm(cfg, conv_body: str):
+def block_and_norm(cfg: CfgNode, conv_body: str):
     """(block class, norm factory) for cfg.MODEL.RESNETS.TRANS_FUNC on the body `conv_body`."""
     block, norm = _lookup(TRANS_FUNCS, cfg.MODEL.RESNETS.TRANS_FUNC, "MODEL.RESNETS.TRANS_FUNC")
     if conv_body.startswith(("R-18-", "R-34-")):
@@ -48,7 +49,7 @@ def block_and_norm(cfg, conv_body: str):
     return block, norm_factory(cfg, norm)
 
 
-def build_resnet(cfg) -> resnet.ResNet:
+def build_resnet(cfg: CfgNode) -> resnet.ResNet:
     """The ResNet body described by cfg.MODEL.BACKBONE and cfg.MODEL.RESNETS."""
     r = cfg.MODEL.RESNETS
     conv_body = cfg.MODEL.BACKBONE.CONV_BODY
@@ -70,13 +71,13 @@ def build_resnet(cfg) -> resnet.ResNet:
     )
 
 
-def build_resnet_backbone(cfg) -> nn.Sequential:
+def build_resnet_backbone(cfg: CfgNode) -> nn.Sequential:
     model = nn.Sequential(OrderedDict([("body", build_resnet(cfg))]))
     model.out_channels = cfg.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
     return model
 
 
-def build_resnet_fpn_backbone(cfg) -> nn.Sequential:
+def build_resnet_fpn_backbone(cfg: CfgNode) -> nn.Sequential:
     body = build_resnet(cfg)
     stage2 = cfg.MODEL.RESNETS.RES2_OUT_CHANNELS
     out_channels = cfg.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
@@ -91,7 +92,7 @@ def build_resnet_fpn_backbone(cfg) -> nn.Sequential:
     return model
 
 
-def build_resnet_fpn_p3p7_backbone(cfg) -> nn.Sequential:
+def build_resnet_fpn_p3p7_backbone(cfg: CfgNode) -> nn.Sequential:
     body = build_resnet(cfg)
     stage2 = cfg.MODEL.RESNETS.RES2_OUT_CHANNELS
     out_channels = cfg.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
@@ -116,6 +117,6 @@ for _name in resnet.STAGE_SPECS:
         registry.BACKBONES.register(_name, build_resnet_backbone)
 
 
-def build_backbone(cfg) -> nn.Sequential:
+def build_backbone(cfg: CfgNode) -> nn.Sequential:
     """The backbone named by cfg.MODEL.BACKBONE.CONV_BODY (see registry.BACKBONES)."""
     return registry.BACKBONES[cfg.MODEL.BACKBONE.CONV_BODY](cfg)

@@ -47,7 +47,7 @@ STAGE_SPECS: Dict[str, Tuple[StageSpec, ...]] = {
 NormFactory = Callable[[int], nn.Module]
 NORMS: Dict[str, NormFactory] = {
     "FrozenBatchNorm": FrozenBatchNorm2d,
-    "GroupNorm": gn_factory(),  # the builders pass one with the config's GROUP_NORM settings
+    "GroupNorm": gn_factory(),  # default settings; the builders pass one with the config's GROUP_NORM
     "BatchNorm": nn.BatchNorm2d,
 }
 

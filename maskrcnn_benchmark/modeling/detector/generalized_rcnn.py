@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Union
 import torch
 from torch import nn
 
+from ...config import CfgNode
 from ...structures.bounding_box import BoxList
 from ...structures.image_list import ImageList, to_image_list
 from ..backbone import build_backbone
@@ -45,14 +46,30 @@ def _preferred_layout(images: torch.Tensor, training: bool) -> torch.Tensor:
 
 
 class GeneralizedRCNN(nn.Module):
-    def __init__(self, backbone: nn.Module, rpn: nn.Module, roi_heads):
+    """The two-stage detector: features, proposals, then per-proposal heads (see the module docstring
+    for what forward takes and returns).
+
+    Arguments:
+        backbone: images [N, 3, H, W] -> list of feature maps (one, or one per FPN level, finest
+            first); has `out_channels`.
+        rpn: (ImageList, features, targets or None) -> (proposals: one BoxList per image in input
+            pixels, losses dict); the RPN of modeling/rpn.
+        roi_heads: (features, proposals, targets or None) -> (features, detections, losses dict), the
+            box head and optional mask / keypoint heads of modeling/roi_heads; empty ([] or None)
+            for RPN-only models.
+
+    Build one from a config with `from_config(cfg)` (what build_detection_model does); the state_dict
+    keys are the original's ("backbone.body...", "rpn.head...", "roi_heads.box...").
+    """
+
+    def __init__(self, backbone: nn.Module, rpn: nn.Module, roi_heads: Union[nn.Module, list, None]):
         super().__init__()
         self.backbone = backbone
         self.rpn = rpn
         self.roi_heads = roi_heads
 
     @classmethod
-    def from_config(cls, cfg) -> "GeneralizedRCNN":
+    def from_config(cls, cfg: CfgNode) -> "GeneralizedRCNN":
         backbone = build_backbone(cfg)
         return cls(backbone, build_rpn(cfg, backbone.out_channels), build_roi_heads(cfg, backbone.out_channels))
 

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from ...config import CfgNode
 from ...structures.bounding_box import BoxList
 from .box_head.box_head import build_roi_box_head
 from .keypoint_head.keypoint_head import build_roi_keypoint_head
@@ -47,7 +48,7 @@ class CombinedROIHeads(nn.ModuleDict):
         return x, detections, losses
 
 
-def build_roi_heads(cfg, in_channels: int):
+def build_roi_heads(cfg: CfgNode, in_channels: int):
     """CombinedROIHeads for the enabled heads, or [] for RPN-only and RetinaNet models."""
     if cfg.MODEL.RETINANET_ON or cfg.MODEL.RPN_ONLY:
         return []

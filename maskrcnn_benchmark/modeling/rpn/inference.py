@@ -1,14 +1,7 @@
 """Turn RPN outputs into proposals (RPNPostProcessor).
 
-Per image and level: sigmoid scores, top PRE_NMS_TOP_N, decode against the anchors, clip to the
-image, drop boxes smaller than MIN_SIZE, NMS at NMS_THRESH keeping POST_NMS_TOP_N. With several
-levels (FPN) the levels are merged and FPN_POST_NMS_TOP_N proposals kept: over the whole batch in
-training when FPN_POST_NMS_PER_BATCH (the original's default), else per image. In training the
-ground-truth boxes are appended to the proposals (objectness 1).
-
-Order of each image's proposals, as the original's: level by level, highest objectness first within
-a level (training with FPN_POST_NMS_PER_BATCH, and single-level models); highest objectness first
-(FPN otherwise).
+The selection (top PRE_NMS_TOP_N, decode, clip, MIN_SIZE, NMS, POST_NMS_TOP_N, FPN_POST_NMS_TOP_N)
+and the order of each image's proposals are the original's: docs/CONVENTIONS.md#rpn-proposals.
 
 The whole batch is processed at once: every (image, level) pair is one group of a single batched
 NMS, and the per-group and per-image limits are ranks computed on the device. Three values are read

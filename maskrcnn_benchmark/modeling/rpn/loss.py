@@ -15,6 +15,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch.nn import functional as F
 
+from ...config import CfgNode
 from ...layers.smooth_l1_loss import smooth_l1_loss
 from ...structures.bounding_box import BoxList
 from ...structures.boxlist_ops import boxlist_iou, cat_boxlist
@@ -97,7 +98,7 @@ class RPNLossComputation:
         return objectness_loss, box_loss
 
 
-def make_rpn_loss_evaluator(cfg, box_coder: BoxCoder) -> RPNLossComputation:
+def make_rpn_loss_evaluator(cfg: CfgNode, box_coder: BoxCoder) -> RPNLossComputation:
     rpn = cfg.MODEL.RPN
     return RPNLossComputation(
         Matcher(rpn.FG_IOU_THRESHOLD, rpn.BG_IOU_THRESHOLD, allow_low_quality_matches=True),

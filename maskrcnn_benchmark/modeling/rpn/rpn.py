@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ...config import CfgNode
 from ...layers.misc import Conv2d
 from ...structures.bounding_box import BoxList
 from ...structures.image_list import ImageList
@@ -42,7 +43,7 @@ class RPNHead(nn.Module):
 
 
 @registry.RPN_HEADS.register("SingleConvRPNHead")
-def build_single_conv_rpn_head(cfg, in_channels: int, num_anchors: int) -> RPNHead:
+def build_single_conv_rpn_head(cfg: CfgNode, in_channels: int, num_anchors: int) -> RPNHead:
     return RPNHead(in_channels, num_anchors)
 
 
@@ -93,7 +94,7 @@ class RPNModule(nn.Module):
         return boxes, {}
 
 
-def build_rpn(cfg, in_channels: int) -> nn.Module:
+def build_rpn(cfg: CfgNode, in_channels: int) -> nn.Module:
     """RPNModule from cfg.MODEL.RPN (RetinaNet when cfg.MODEL.RETINANET_ON)."""
     if cfg.MODEL.RETINANET_ON:
         raise NotImplementedError("RetinaNet (MODEL.RETINANET_ON) is not implemented yet")

@@ -236,6 +236,7 @@ def test_catalog_names_match_the_paths_catalog():
             "ann_file": f"synthetic_{kind}/annotations/{prefix}_{split}.json",
         }
         assert split in writer.DEFAULT_SPLITS[kind]
+    assert set(writer.KINDS) == {kind for kind, _ in SYNTHETIC_DATASETS.values()} == set(writer.DEFAULT_SPLITS)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from maskrcnn_benchmark.layers.batch_norm import FrozenBatchNorm2d
 from maskrcnn_benchmark.modeling.backbone import build_backbone
 
 FPN = {"MODEL.BACKBONE.CONV_BODY": "R-50-FPN", "MODEL.RESNETS.BACKBONE_OUT_CHANNELS": 256}
-# Backbone-relevant settings of the original's configs (REFERENCE.md section 4).
+# Backbone-relevant settings of the original's configs of these names (their state_dict layouts
+# are in tests/assets/checkpoint_keys.txt).
 ORIGINAL_BACKBONES = {
     "e2e_mask_rcnn_R_50_FPN_1x.yaml": FPN,
     "e2e_faster_rcnn_R_50_C4_1x.yaml": {},

@@ -1,4 +1,4 @@
-"""Box head post-processing and loss against the original's documented algorithm (REFERENCE 9.7)."""
+"""Box head post-processing and loss against the original's algorithm (docs/CONVENTIONS.md#box-head-detections)."""
 import pytest
 import torch
 from torch.nn import functional as F

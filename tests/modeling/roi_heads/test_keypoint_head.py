@@ -1,4 +1,4 @@
-"""Keypoint decoding, heat-map loss and sampling (REFERENCE.md 9.9)."""
+"""Keypoint decoding, heat-map loss and sampling (docs/CONVENTIONS.md#keypoints)."""
 import numpy as np
 import torch
 

@@ -1,4 +1,5 @@
-"""Mask targets, loss, post-processing and the Masker (REFERENCE.md 9.8)."""
+"""Mask targets, loss, post-processing and the Masker (docs/CONVENTIONS.md#mask-targets,
+docs/CONVENTIONS.md#mask-pasting)."""
 import pytest
 import torch
 from torch.nn import functional as F

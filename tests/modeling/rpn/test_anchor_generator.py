@@ -1,4 +1,4 @@
-"""Cell anchors equal the values measured on the original (REFERENCE.md 9.3)."""
+"""Cell anchors equal the values measured on the original library (docs/CONVENTIONS.md#anchors)."""
 import pytest
 import torch
 

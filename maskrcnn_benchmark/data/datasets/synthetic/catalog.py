@@ -1,28 +1,20 @@
 """The synthetic datasets known to the DatasetCatalog, generated on first use.
 
-SYNTHETIC_DATASETS maps each catalog name to (kind, split); the catalog
-(maskrcnn_benchmark/config/paths_catalog.py) expects kind K, split S at
-`<data dir>/synthetic_K/S` (images) and `<data dir>/synthetic_K/annotations/<prefix>_S.json`.
+Their names and file layout are defined once, in maskrcnn_benchmark/config/paths_catalog.py
+(SYNTHETIC_DATASETS: catalog name -> (kind, split); synthetic_folder, synthetic_split_files).
 """
 import fcntl
 import logging
 import os
 import shutil
 import time
-from typing import Dict, Tuple
 
+from ....config.paths_catalog import SYNTHETIC_DATASETS, synthetic_folder
 from .writer import DEFAULT_SPLITS, annotation_path, generate_synthetic_dataset
-
-SYNTHETIC_DATASETS: Dict[str, Tuple[str, str]] = {
-    "synthetic_shapes_train": ("shapes", "train"),
-    "synthetic_shapes_val": ("shapes", "val"),
-    "synthetic_persons_train": ("persons", "train"),
-    "synthetic_persons_val": ("persons", "val"),
-}
 
 
 def dataset_folder(data_dir: str, kind: str) -> str:
-    return os.path.join(data_dir, f"synthetic_{kind}")
+    return os.path.join(data_dir, synthetic_folder(kind))
 
 
 def _remove_leftovers(folder: str) -> None:

@@ -1,6 +1,6 @@
 """Write a synthetic dataset to disk in COCO's layout, deterministically and atomically.
 
-Layout (like COCO's):
+Layout (like COCO's; the names come from config/paths_catalog.synthetic_split_files):
     output_dir/<split>/<zero-padded image id>.jpg          RGB JPEG, quality 95, no chroma subsampling
     output_dir/annotations/instances_<split>.json          for kind "shapes"
     output_dir/annotations/person_keypoints_<split>.json   for kind "persons"
@@ -20,12 +20,13 @@ from typing import Callable, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from ....config.paths_catalog import synthetic_split_files
 from . import persons, shapes
 
-KINDS: Dict[str, Tuple[Callable, List[dict], str]] = {
-    # kind: (image renderer, categories, annotation file prefix)
-    "shapes": (shapes.render_shapes_image, shapes.CATEGORIES, "instances"),
-    "persons": (persons.render_persons_image, persons.CATEGORIES, "person_keypoints"),
+KINDS: Dict[str, Tuple[Callable, List[dict]]] = {
+    # kind: (image renderer, categories); file names: config/paths_catalog.synthetic_split_files
+    "shapes": (shapes.render_shapes_image, shapes.CATEGORIES),
+    "persons": (persons.render_persons_image, persons.CATEGORIES),
 }
 DEFAULT_SPLITS: Dict[str, Dict[str, int]] = {
     "shapes": {"train": 1000, "val": 200},
@@ -53,13 +54,18 @@ def render_image(kind: str, seed: int, split: str, index: int, image_size: Tuple
     return renderer(image_rng(seed, kind, split, index), image_size[0], image_size[1])
 
 
+def images_path(output_dir: str, kind: str, split: str) -> str:
+    return os.path.join(output_dir, synthetic_split_files(kind, split)[0])
+
+
 def annotation_path(output_dir: str, kind: str, split: str) -> str:
-    return os.path.join(output_dir, "annotations", f"{KINDS[kind][2]}_{split}.json")
+    return os.path.join(output_dir, synthetic_split_files(kind, split)[1])
 
 
 def _write_split(root: str, kind: str, split: str, count: int, seed: int, image_size: Tuple[int, int]) -> None:
     height, width = image_size
-    os.makedirs(os.path.join(root, split))
+    image_dir = images_path(root, kind, split)
+    os.makedirs(image_dir)
     digits = max(6, len(str(count)))
     images, annotations = [], []
     for index in range(count):
@@ -69,7 +75,7 @@ def _write_split(root: str, kind: str, split: str, count: int, seed: int, image_
         ok, jpeg = cv2.imencode(".jpg", image[:, :, ::-1], JPEG_PARAMS)  # OpenCV wants BGR
         if not ok:
             raise RuntimeError(f"JPEG encoding failed for {split}/{file_name}")
-        with open(os.path.join(root, split, file_name), "wb") as f:
+        with open(os.path.join(image_dir, file_name), "wb") as f:
             f.write(jpeg.tobytes())
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
         for obj in objects:
@@ -148,4 +154,4 @@ def generate_synthetic_dataset(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {split: (os.path.join(output_dir, split), annotation_path(output_dir, kind, split)) for split in splits}
+    return {split: (images_path(output_dir, kind, split), annotation_path(output_dir, kind, split)) for split in splits}

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ....config import CfgNode
 from ....structures.bounding_box import BoxList
 from .inference import PostProcessor, make_roi_box_post_processor
 from .loss import FastRCNNLossComputation, make_roi_box_loss_evaluator
@@ -46,7 +47,7 @@ class ROIBoxHead(nn.Module):
         return x, proposals, {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
 
 
-def build_roi_box_head(cfg, in_channels: int) -> ROIBoxHead:
+def build_roi_box_head(cfg: CfgNode, in_channels: int) -> ROIBoxHead:
     feature_extractor = make_roi_box_feature_extractor(cfg, in_channels)
     return ROIBoxHead(
         feature_extractor,

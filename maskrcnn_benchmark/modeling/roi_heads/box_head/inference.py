@@ -1,9 +1,7 @@
 """Box head inference (PostProcessor): class scores + deltas -> final detections per image.
 
-Softmax over classes; every class's box decoded and clipped; per class j >= 1, boxes with score >
-SCORE_THRESH go through NMS (threshold NMS); classes are concatenated in class order; if more than
-DETECTIONS_PER_IMG remain, those scoring >= the DETECTIONS_PER_IMG-th best score are kept (ties may
-keep a few more, as in the original). Output: BoxList in network-input pixels with "scores" and
+Softmax, decoding and clipping, then score threshold, per-class NMS and the per-image limit:
+docs/CONVENTIONS.md#box-head-detections. Output: BoxList in network-input pixels with "scores" and
 "labels".
 
 Degenerate inputs: images without proposals (or a batch without any) give empty BoxLists with the
@@ -16,6 +14,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import nn
 
+from ....config import CfgNode
 from ....layers.nms import batched_nms
 from ....structures.bounding_box import BoxList
 from ...box_coder import BoxCoder
@@ -118,7 +117,7 @@ class PostProcessor(nn.Module):
         return scores >= threshold[image]
 
 
-def make_roi_box_post_processor(cfg) -> PostProcessor:
+def make_roi_box_post_processor(cfg: CfgNode) -> PostProcessor:
     heads = cfg.MODEL.ROI_HEADS
     return PostProcessor(
         heads.SCORE_THRESH,

@@ -15,6 +15,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch.nn import functional as F
 
+from ....config import CfgNode
 from ....layers.smooth_l1_loss import smooth_l1_loss
 from ....structures.bounding_box import BoxList
 from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
@@ -95,7 +96,7 @@ class FastRCNNLossComputation:
         return classification_loss, box_loss
 
 
-def make_roi_box_loss_evaluator(cfg) -> FastRCNNLossComputation:
+def make_roi_box_loss_evaluator(cfg: CfgNode) -> FastRCNNLossComputation:
     heads = cfg.MODEL.ROI_HEADS
     return FastRCNNLossComputation(
         Matcher(heads.FG_IOU_THRESHOLD, heads.BG_IOU_THRESHOLD, allow_low_quality_matches=False),

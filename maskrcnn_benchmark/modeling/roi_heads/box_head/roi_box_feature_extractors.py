@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ....config import CfgNode
 from ....layers.misc import Conv2d
 from ....structures.bounding_box import BoxList
 from ... import registry
@@ -76,7 +77,7 @@ class FPNXconv1fcFeatureExtractor(nn.Module):
         return F.relu(self.fc6(x))
 
 
-def res5_head(cfg, dilation: int = 1) -> ResNetHead:
+def res5_head(cfg: CfgNode, dilation: int = 1) -> ResNetHead:
     """The res5 stage for C4 heads, with the body's block type and norm."""
     r = cfg.MODEL.RESNETS
     block, norm = block_and_norm(cfg, cfg.MODEL.BACKBONE.CONV_BODY)
@@ -89,12 +90,12 @@ def res5_head(cfg, dilation: int = 1) -> ResNetHead:
 
 
 @registry.ROI_BOX_FEATURE_EXTRACTORS.register("ResNet50Conv5ROIFeatureExtractor")
-def build_resnet50_conv5_extractor(cfg, in_channels: int) -> ResNet50Conv5ROIFeatureExtractor:
+def build_resnet50_conv5_extractor(cfg: CfgNode, in_channels: int) -> ResNet50Conv5ROIFeatureExtractor:
     return ResNet50Conv5ROIFeatureExtractor(make_pooler(cfg, "ROI_BOX_HEAD"), res5_head(cfg, cfg.MODEL.RESNETS.RES5_DILATION))
 
 
 @registry.ROI_BOX_FEATURE_EXTRACTORS.register("FPN2MLPFeatureExtractor")
-def build_fpn2mlp_extractor(cfg, in_channels: int) -> FPN2MLPFeatureExtractor:
+def build_fpn2mlp_extractor(cfg: CfgNode, in_channels: int) -> FPN2MLPFeatureExtractor:
     head = cfg.MODEL.ROI_BOX_HEAD
     return FPN2MLPFeatureExtractor(
         make_pooler(cfg, "ROI_BOX_HEAD"), in_channels * head.POOLER_RESOLUTION**2, head.MLP_HEAD_DIM, head.USE_GN,
@@ -103,7 +104,7 @@ def build_fpn2mlp_extractor(cfg, in_channels: int) -> FPN2MLPFeatureExtractor:
 
 
 @registry.ROI_BOX_FEATURE_EXTRACTORS.register("FPNXconv1fcFeatureExtractor")
-def build_fpn_xconv1fc_extractor(cfg, in_channels: int) -> FPNXconv1fcFeatureExtractor:
+def build_fpn_xconv1fc_extractor(cfg: CfgNode, in_channels: int) -> FPNXconv1fcFeatureExtractor:
     head = cfg.MODEL.ROI_BOX_HEAD
     return FPNXconv1fcFeatureExtractor(
         make_pooler(cfg, "ROI_BOX_HEAD"), in_channels, head.POOLER_RESOLUTION, head.CONV_HEAD_DIM,
@@ -111,5 +112,5 @@ def build_fpn_xconv1fc_extractor(cfg, in_channels: int) -> FPNXconv1fcFeatureExt
     )
 
 
-def make_roi_box_feature_extractor(cfg, in_channels: int) -> nn.Module:
+def make_roi_box_feature_extractor(cfg: CfgNode, in_channels: int) -> nn.Module:
     return registry.ROI_BOX_FEATURE_EXTRACTORS[cfg.MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR](cfg, in_channels)

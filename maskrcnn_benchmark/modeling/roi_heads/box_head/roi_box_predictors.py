@@ -7,6 +7,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
+from ....config import CfgNode
 from ... import registry
 
 
@@ -41,14 +42,14 @@ class FPNPredictor(_Predictor):
 
 
 @registry.ROI_BOX_PREDICTOR.register("FastRCNNPredictor")
-def build_fast_rcnn_predictor(cfg, in_channels: int) -> FastRCNNPredictor:
+def build_fast_rcnn_predictor(cfg: CfgNode, in_channels: int) -> FastRCNNPredictor:
     return FastRCNNPredictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES, cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
 
 
 @registry.ROI_BOX_PREDICTOR.register("FPNPredictor")
-def build_fpn_predictor(cfg, in_channels: int) -> FPNPredictor:
+def build_fpn_predictor(cfg: CfgNode, in_channels: int) -> FPNPredictor:
     return FPNPredictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES, cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
 
 
-def make_roi_box_predictor(cfg, in_channels: int) -> nn.Module:
+def make_roi_box_predictor(cfg: CfgNode, in_channels: int) -> nn.Module:
     return registry.ROI_BOX_PREDICTOR[cfg.MODEL.ROI_BOX_HEAD.PREDICTOR](cfg, in_channels)

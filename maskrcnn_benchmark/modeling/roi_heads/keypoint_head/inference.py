@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ....config import CfgNode
 from ....structures.bounding_box import BoxList
 from ....structures.keypoint import PersonKeypoints
 
@@ -99,5 +100,5 @@ class KeypointPostProcessor(nn.Module):
         return results
 
 
-def make_roi_keypoint_post_processor(cfg) -> KeypointPostProcessor:
+def make_roi_keypoint_post_processor(cfg: CfgNode) -> KeypointPostProcessor:
     return KeypointPostProcessor(Keypointer())

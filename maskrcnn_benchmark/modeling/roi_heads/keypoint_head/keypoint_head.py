@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from ....config import CfgNode
 from ....structures.bounding_box import BoxList
 from .inference import KeypointPostProcessor, make_roi_keypoint_post_processor
 from .loss import KeypointRCNNLossComputation, make_roi_keypoint_loss_evaluator
@@ -45,7 +46,7 @@ class ROIKeypointHead(nn.Module):
         return x, proposals, {"loss_kp": self.loss_evaluator(proposals, kp_logits)}
 
 
-def build_roi_keypoint_head(cfg, in_channels: int) -> ROIKeypointHead:
+def build_roi_keypoint_head(cfg: CfgNode, in_channels: int) -> ROIKeypointHead:
     feature_extractor = make_roi_keypoint_feature_extractor(cfg, in_channels)
     return ROIKeypointHead(
         feature_extractor,

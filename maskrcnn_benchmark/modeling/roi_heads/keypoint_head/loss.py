@@ -12,6 +12,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch.nn import functional as F
 
+from ....config import CfgNode
 from ....structures.bounding_box import BoxList
 from ....structures.keypoint import keypoints_to_heat_map
 from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
@@ -91,7 +92,7 @@ class KeypointRCNNLossComputation:
         return torch.where(valid, per_pair, 0).sum() / valid.sum().clamp(min=1)
 
 
-def make_roi_keypoint_loss_evaluator(cfg) -> KeypointRCNNLossComputation:
+def make_roi_keypoint_loss_evaluator(cfg: CfgNode) -> KeypointRCNNLossComputation:
     heads = cfg.MODEL.ROI_HEADS
     return KeypointRCNNLossComputation(
         Matcher(heads.FG_IOU_THRESHOLD, heads.BG_IOU_THRESHOLD, allow_low_quality_matches=False),

@@ -3,6 +3,7 @@ from typing import Sequence
 
 from torch import nn
 
+from ....config import CfgNode
 from ... import registry
 from ...poolers import Pooler, make_pooler
 from ..conv_feature_extractor import PooledConvStack
@@ -16,11 +17,11 @@ class KeypointRCNNFeatureExtractor(PooledConvStack):
 
 
 @registry.ROI_KEYPOINT_FEATURE_EXTRACTORS.register("KeypointRCNNFeatureExtractor")
-def build_keypoint_extractor(cfg, in_channels: int) -> KeypointRCNNFeatureExtractor:
+def build_keypoint_extractor(cfg: CfgNode, in_channels: int) -> KeypointRCNNFeatureExtractor:
     return KeypointRCNNFeatureExtractor(
         make_pooler(cfg, "ROI_KEYPOINT_HEAD"), in_channels, cfg.MODEL.ROI_KEYPOINT_HEAD.CONV_LAYERS
     )
 
 
-def make_roi_keypoint_feature_extractor(cfg, in_channels: int) -> nn.Module:
+def make_roi_keypoint_feature_extractor(cfg: CfgNode, in_channels: int) -> nn.Module:
     return registry.ROI_KEYPOINT_FEATURE_EXTRACTORS[cfg.MODEL.ROI_KEYPOINT_HEAD.FEATURE_EXTRACTOR](cfg, in_channels)

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ....config import CfgNode
 from ....layers.misc import ConvTranspose2d
 from ... import registry
 
@@ -23,9 +24,9 @@ class KeypointRCNNPredictor(nn.Module):
 
 
 @registry.ROI_KEYPOINT_PREDICTOR.register("KeypointRCNNPredictor")
-def build_keypoint_predictor(cfg, in_channels: int) -> KeypointRCNNPredictor:
+def build_keypoint_predictor(cfg: CfgNode, in_channels: int) -> KeypointRCNNPredictor:
     return KeypointRCNNPredictor(in_channels, cfg.MODEL.ROI_KEYPOINT_HEAD.NUM_CLASSES)
 
 
-def make_roi_keypoint_predictor(cfg, in_channels: int) -> nn.Module:
+def make_roi_keypoint_predictor(cfg: CfgNode, in_channels: int) -> nn.Module:
     return registry.ROI_KEYPOINT_PREDICTOR[cfg.MODEL.ROI_KEYPOINT_HEAD.PREDICTOR](cfg, in_channels)

@@ -3,7 +3,7 @@
 MaskPostProcessor adds the field "mask" to each detection BoxList: probabilities [N, 1, M, M], or,
 when given a Masker, masks pasted at image size [N, 1, H, W] (bool).
 
-Masker pastes the legacy way (REFERENCE.md 9.8): pad the M x M mask by `padding` pixels, grow the
+Masker pastes the legacy way (docs/CONVENTIONS.md#mask-pasting): pad the M x M mask by `padding` pixels, grow the
 box around its centre by (M + 2 * padding) / M, truncate it to integers, resize the mask bilinearly
 to the box's (x2 - x1 + 1) x (y2 - y1 + 1) pixels, threshold, and write it into the image.
 
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ....config import CfgNode
 from ....structures.bounding_box import BoxList
 
 
@@ -171,7 +172,7 @@ class MaskPostProcessor(nn.Module):
         return results
 
 
-def make_roi_mask_post_processor(cfg) -> MaskPostProcessor:
+def make_roi_mask_post_processor(cfg: CfgNode) -> MaskPostProcessor:
     head = cfg.MODEL.ROI_MASK_HEAD
     masker = Masker(threshold=head.POSTPROCESS_MASKS_THRESHOLD, padding=1) if head.POSTPROCESS_MASKS else None
     return MaskPostProcessor(masker)

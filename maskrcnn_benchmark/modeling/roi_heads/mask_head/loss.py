@@ -14,6 +14,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch.nn import functional as F
 
+from ....config import CfgNode
 from ....structures._polygon_targets import polygons_in_boxes
 from ....structures.bounding_box import BoxList
 from ....structures.segmentation_mask import SegmentationMask
@@ -103,7 +104,7 @@ class MaskRCNNLossComputation:
         return torch.where(positive[:, None, None], per_pixel, 0).sum() / num_pixels
 
 
-def make_roi_mask_loss_evaluator(cfg) -> MaskRCNNLossComputation:
+def make_roi_mask_loss_evaluator(cfg: CfgNode) -> MaskRCNNLossComputation:
     heads = cfg.MODEL.ROI_HEADS
     return MaskRCNNLossComputation(
         Matcher(heads.FG_IOU_THRESHOLD, heads.BG_IOU_THRESHOLD, allow_low_quality_matches=False),

@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ....config import CfgNode
 from ....structures.bounding_box import BoxList
 from ...utils import nonzero_per_segment
 from .inference import MaskPostProcessor, make_roi_mask_post_processor
@@ -58,7 +59,7 @@ class ROIMaskHead(nn.Module):
         return x, all_proposals, {"loss_mask": self.loss_evaluator(proposals, mask_logits, targets)}
 
 
-def build_roi_mask_head(cfg, in_channels: int) -> ROIMaskHead:
+def build_roi_mask_head(cfg: CfgNode, in_channels: int) -> ROIMaskHead:
     feature_extractor = make_roi_mask_feature_extractor(cfg, in_channels)
     return ROIMaskHead(
         feature_extractor,

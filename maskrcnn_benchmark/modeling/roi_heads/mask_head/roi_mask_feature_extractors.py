@@ -7,6 +7,7 @@ from typing import Sequence
 
 from torch import nn
 
+from ....config import CfgNode
 from ... import registry
 from ...make_layers import gn_factory
 from ...poolers import Pooler, make_pooler
@@ -25,7 +26,7 @@ class MaskRCNNFPNFeatureExtractor(PooledConvStack):
 
 
 @registry.ROI_MASK_FEATURE_EXTRACTORS.register("MaskRCNNFPNFeatureExtractor")
-def build_mask_fpn_extractor(cfg, in_channels: int) -> MaskRCNNFPNFeatureExtractor:
+def build_mask_fpn_extractor(cfg: CfgNode, in_channels: int) -> MaskRCNNFPNFeatureExtractor:
     head = cfg.MODEL.ROI_MASK_HEAD
     return MaskRCNNFPNFeatureExtractor(
         make_pooler(cfg, "ROI_MASK_HEAD"), in_channels, head.CONV_LAYERS, head.DILATION, head.USE_GN,
@@ -34,9 +35,9 @@ def build_mask_fpn_extractor(cfg, in_channels: int) -> MaskRCNNFPNFeatureExtract
 
 
 @registry.ROI_MASK_FEATURE_EXTRACTORS.register("ResNet50Conv5ROIFeatureExtractor")
-def build_mask_res5_extractor(cfg, in_channels: int) -> ResNet50Conv5ROIFeatureExtractor:
+def build_mask_res5_extractor(cfg: CfgNode, in_channels: int) -> ResNet50Conv5ROIFeatureExtractor:
     return ResNet50Conv5ROIFeatureExtractor(make_pooler(cfg, "ROI_MASK_HEAD"), res5_head(cfg, cfg.MODEL.ROI_MASK_HEAD.DILATION))
 
 
-def make_roi_mask_feature_extractor(cfg, in_channels: int) -> nn.Module:
+def make_roi_mask_feature_extractor(cfg: CfgNode, in_channels: int) -> nn.Module:
     return registry.ROI_MASK_FEATURE_EXTRACTORS[cfg.MODEL.ROI_MASK_HEAD.FEATURE_EXTRACTOR](cfg, in_channels)

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ....config import CfgNode
 from ....layers.misc import Conv2d, ConvTranspose2d
 from ... import registry
 
@@ -42,14 +43,14 @@ class MaskRCNNConv1x1Predictor(nn.Module):
 
 
 @registry.ROI_MASK_PREDICTOR.register("MaskRCNNC4Predictor")
-def build_mask_c4_predictor(cfg, in_channels: int) -> MaskRCNNC4Predictor:
+def build_mask_c4_predictor(cfg: CfgNode, in_channels: int) -> MaskRCNNC4Predictor:
     return MaskRCNNC4Predictor(in_channels, cfg.MODEL.ROI_MASK_HEAD.CONV_LAYERS[-1], cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES)
 
 
 @registry.ROI_MASK_PREDICTOR.register("MaskRCNNConv1x1Predictor")
-def build_mask_conv1x1_predictor(cfg, in_channels: int) -> MaskRCNNConv1x1Predictor:
+def build_mask_conv1x1_predictor(cfg: CfgNode, in_channels: int) -> MaskRCNNConv1x1Predictor:
     return MaskRCNNConv1x1Predictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES)
 
 
-def make_roi_mask_predictor(cfg, in_channels: int) -> nn.Module:
+def make_roi_mask_predictor(cfg: CfgNode, in_channels: int) -> nn.Module:
     return registry.ROI_MASK_PREDICTOR[cfg.MODEL.ROI_MASK_HEAD.PREDICTOR](cfg, in_channels)
