@@ -18,6 +18,7 @@ DDP rebuilds its buckets after it), their timed steps are interleaved round by r
 the machine hit every variant alike. An iteration's time is the slowest process's. Prints the median
 and minimum seconds per iteration and their ratios to plain (< 1: faster).
 """
+
 import argparse
 import os
 import platform
@@ -63,14 +64,16 @@ def _worker(rank: int, args: argparse.Namespace, port: int, threads: int) -> Non
     # Every process draws the whole set and keeps its own images, as a distributed sampler would.
     per_process = args.images_per_process
     batch = train.synthetic_batch(per_process * args.nproc, config.INPUT.MIN_SIZE_TRAIN[0])
-    images, targets = train.our_inputs(config, batch[rank * per_process:(rank + 1) * per_process], device)
+    images, targets = train.our_inputs(config, batch[rank * per_process : (rank + 1) * per_process], device)
 
     steps = {}
     for name in args.variants:
         cfg = train.load_config(CONFIG, VARIANTS[name], device=device)
         torch.manual_seed(0)
         model = build_detection_model(cfg).to(device).train()
-        steps[name] = train.training_step(wrap_distributed(model, cfg, rank), images, targets, dtype, torch.device(device).type)
+        steps[name] = train.training_step(
+            wrap_distributed(model, cfg, rank), images, targets, dtype, torch.device(device).type
+        )
 
     def timed(step) -> float:
         dist.barrier()  # every process starts the step together: the time is the step's, not a wait for stragglers
@@ -82,7 +85,7 @@ def _worker(rank: int, args: argparse.Namespace, port: int, threads: int) -> Non
         dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)  # the slowest process sets the pace
         return float(elapsed)
 
-    for name, step in steps.items():
+    for step in steps.values():
         for _ in range(args.warmup):
             step()
     times: Dict[str, List[float]] = {name: [] for name in steps}
@@ -95,17 +98,25 @@ def _worker(rank: int, args: argparse.Namespace, port: int, threads: int) -> Non
 
 
 def _report(args: argparse.Namespace, dtype: str, threads: int, times: Dict[str, List[float]]) -> None:
-    where = (torch.cuda.get_device_name(0) if args.device == "cuda"
-             else f"{platform.processor() or platform.machine()}, {threads} thread(s) per process")
-    print(f"torch {torch.__version__}, {args.nproc} processes ({'nccl' if args.device == 'cuda' else 'gloo'}), "
-          f"{where}, {args.images_per_process} images per process, {dtype}, median of {args.repeats} "
-          f"after {args.warmup} warm-up steps")
+    where = (
+        torch.cuda.get_device_name(0)
+        if args.device == "cuda"
+        else f"{platform.processor() or platform.machine()}, {threads} thread(s) per process"
+    )
+    print(
+        f"torch {torch.__version__}, {args.nproc} processes ({'nccl' if args.device == 'cuda' else 'gloo'}), "
+        f"{where}, {args.images_per_process} images per process, {dtype}, median of {args.repeats} "
+        f"after {args.warmup} warm-up steps"
+    )
     # The minimum too: on a machine shared with other work it is the steadier estimate of a step's own cost.
     plain = times.get("plain")
     for name, values in times.items():
         median, fastest = statistics.median(values), min(values)
-        ratios = (f"  /plain: median {median / statistics.median(plain):5.3f}, min {fastest / min(plain):5.3f}"
-                  if plain else "")
+        ratios = (
+            f"  /plain: median {median / statistics.median(plain):5.3f}, min {fastest / min(plain):5.3f}"
+            if plain
+            else ""
+        )
         print(f"  {name:<13} median {median:7.3f} s/it  min {fastest:7.3f}  max {max(values):7.3f}{ratios}", flush=True)
 
 
@@ -116,9 +127,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--images-per-process", type=int, default=2, help="the config's 4 images over 2 processes")
     # float32 by default: the config's bfloat16 autocast is several times slower than float32 on CPUs
     # without native bfloat16, which would bury the communication differences measured here.
-    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
-                        help="autocast dtype, as the config's DTYPE (default float32)")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["plain", "bucket_view", "static_graph", "fp16"])
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="autocast dtype, as the config's DTYPE (default float32)",
+    )
+    parser.add_argument(
+        "--variants", nargs="+", choices=list(VARIANTS), default=["plain", "bucket_view", "static_graph", "fp16"]
+    )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: cores / nproc)")
@@ -126,7 +143,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.nproc < 2:
         parser.error("--nproc must be >= 2: with one process DDP has nothing to all-reduce")
     if args.device == "cuda" and torch.cuda.device_count() < args.nproc:
-        parser.error(f"--device cuda needs one GPU per process: {torch.cuda.device_count()} GPU(s) for --nproc {args.nproc}")
+        parser.error(
+            f"--device cuda needs one GPU per process: {torch.cuda.device_count()} GPU(s) for --nproc {args.nproc}"
+        )
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.nproc)
     mp.spawn(_worker, args=(args, free_port(), threads), nprocs=args.nproc)
 

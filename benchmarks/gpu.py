@@ -12,6 +12,7 @@ proposals, 100 detections, masks pasted), and seconds per training iteration (fo
 SGD step) on a batch of two 800x1088 images with 8 objects each, in float32 and under bfloat16
 autocast. Prints the ratio ours / torchvision (< 1: we are faster) and peak GPU memory.
 """
+
 import argparse
 import os
 import statistics
@@ -60,10 +61,16 @@ def op_rows(repeats: int) -> List[Tuple[str, float, float]]:
     x, rois, grad = (t.to(DEVICE) for t in ops_roi.make_inputs())
     s, p, r = ops_roi.SCALE, ops_roi.POOLED, ops_roi.SAMPLING
     rows = [
-        ("ROIAlign fwd+bwd", cuda_time(_fwd_bwd(lambda t: roi_align(t, rois, (p, p), s, r), x, grad), repeats),
-         cuda_time(_fwd_bwd(lambda t: torchvision.ops.roi_align(t, rois, (p, p), s, r), x, grad), repeats)),
-        ("ROIPool fwd+bwd", cuda_time(_fwd_bwd(lambda t: roi_pool(t, rois, (p, p), s), x, grad), repeats),
-         cuda_time(_fwd_bwd(lambda t: torchvision.ops.roi_pool(t, rois, (p, p), s), x, grad), repeats)),
+        (
+            "ROIAlign fwd+bwd",
+            cuda_time(_fwd_bwd(lambda t: roi_align(t, rois, (p, p), s, r), x, grad), repeats),
+            cuda_time(_fwd_bwd(lambda t: torchvision.ops.roi_align(t, rois, (p, p), s, r), x, grad), repeats),
+        ),
+        (
+            "ROIPool fwd+bwd",
+            cuda_time(_fwd_bwd(lambda t: roi_pool(t, rois, (p, p), s), x, grad), repeats),
+            cuda_time(_fwd_bwd(lambda t: torchvision.ops.roi_pool(t, rois, (p, p), s), x, grad), repeats),
+        ),
     ]
     g = torch.Generator().manual_seed(0)
     ctr = torch.rand(20000, 2, generator=g) * torch.tensor([1088.0, 800.0])
@@ -73,11 +80,21 @@ def op_rows(repeats: int) -> List[Tuple[str, float, float]]:
     shifted = boxes + torch.tensor([0.0, 0.0, 1.0, 1.0], device=DEVICE)
     keep_ours, keep_tv = nms(boxes, scores, 0.7), torchvision.ops.nms(shifted, scores, 0.7)
     assert torch.equal(keep_ours.sort().values, keep_tv.sort().values), "NMS results differ from torchvision"
-    rows.append(("NMS 20k boxes", cuda_time(lambda: nms(boxes, scores, 0.7), repeats),
-                 cuda_time(lambda: torchvision.ops.nms(shifted, scores, 0.7), repeats)))
+    rows.append(
+        (
+            "NMS 20k boxes",
+            cuda_time(lambda: nms(boxes, scores, 0.7), repeats),
+            cuda_time(lambda: torchvision.ops.nms(shifted, scores, 0.7), repeats),
+        )
+    )
     classes = torch.randint(0, 80, (20000,), generator=g).to(DEVICE)
-    rows.append(("batched NMS 80 classes", cuda_time(lambda: batched_nms(boxes, scores, classes, 0.5), repeats),
-                 cuda_time(lambda: torchvision.ops.batched_nms(shifted, scores, classes, 0.5), repeats)))
+    rows.append(
+        (
+            "batched NMS 80 classes",
+            cuda_time(lambda: batched_nms(boxes, scores, classes, 0.5), repeats),
+            cuda_time(lambda: torchvision.ops.batched_nms(shifted, scores, classes, 0.5), repeats),
+        )
+    )
     return rows
 
 
@@ -130,7 +147,9 @@ def _ours_train_step(images, targets):
         polygons = [[[b[0], b[1], b[2], b[1], b[2], b[3], b[0], b[3]]] for b in boxes.tolist()]
         t.add_field("masks", SegmentationMask(polygons, (w, h)))
         box_targets.append(t.to(DEVICE))
-    return _sgd_step(model, to_image_list([i.to(DEVICE) * 255 for i in images], c.DATALOADER.SIZE_DIVISIBILITY), box_targets)
+    return _sgd_step(
+        model, to_image_list([i.to(DEVICE) * 255 for i in images], c.DATALOADER.SIZE_DIVISIBILITY), box_targets
+    )
 
 
 def _tv_train_step(images, targets):
@@ -161,6 +180,7 @@ def model_rows(repeats: int) -> List[Tuple[str, float, float, float, float]]:
     images, targets = _training_batch()
     rows = []
     for dtype in ("float32", "bfloat16"):
+
         def infer(build):
             model, run = build(DEVICE)
             return lambda: torch.inference_mode()(run)(image)
@@ -187,9 +207,14 @@ def main() -> None:
         for name, ours, tv in op_rows(args.repeats):
             print(f"{name:<24}  {ours * 1e3:>10.3f}  {tv * 1e3:>16.3f}  {tv / ours:>7.2f}x", flush=True)
     if not args.skip_model:
-        print(f"{'Mask R-CNN R-50-FPN':<30}  {'ours (s)':>9}  {'peak GB':>7}  {'tv (s)':>8}  {'peak GB':>7}  {'ours/tv':>7}")
+        print(
+            f"{'Mask R-CNN R-50-FPN':<30}  {'ours (s)':>9}  {'peak GB':>7}  "
+            f"{'tv (s)':>8}  {'peak GB':>7}  {'ours/tv':>7}"
+        )
         for name, ours, ours_gb, tv, tv_gb in model_rows(args.repeats):
-            print(f"{name:<30}  {ours:>9.4f}  {ours_gb:>7.2f}  {tv:>8.4f}  {tv_gb:>7.2f}  {ours / tv:>7.2f}", flush=True)
+            print(
+                f"{name:<30}  {ours:>9.4f}  {ours_gb:>7.2f}  {tv:>8.4f}  {tv_gb:>7.2f}  {ours / tv:>7.2f}", flush=True
+            )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ proposal counts) against the same architecture built from torchvision's parts (b
 (compiling), the first call on an image of another shape (compiling again, with dynamic shapes), then
 the median on the first image (running the dynamic-shape code), and eager / compiled (> 1: faster).
 """
+
 import argparse
 import json
 import os
@@ -47,8 +48,18 @@ def _build_ours(device: str = "cpu", model_name: str = "r50", compile: bool = Fa
 
     c = cfg.clone()
     c.merge_from_file(os.path.join(REPO, CONFIGS[model_name]))
-    c.merge_from_list(["MODEL.DEVICE", device, "MODEL.WEIGHT", "", "MODEL.ROI_HEADS.SCORE_THRESH", "0.0",
-                       "MODEL.COMPILE.ENABLED", str(compile)])
+    c.merge_from_list(
+        [
+            "MODEL.DEVICE",
+            device,
+            "MODEL.WEIGHT",
+            "",
+            "MODEL.ROI_HEADS.SCORE_THRESH",
+            "0.0",
+            "MODEL.COMPILE.ENABLED",
+            str(compile),
+        ]
+    )
     if model_name == "r50":
         c.merge_from_list(["MODEL.RPN.POST_NMS_TOP_N_TEST", "1000", "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "1000"])
     torch.manual_seed(0)
@@ -99,10 +110,18 @@ def _build_torchvision(device: str = "cpu", model_name: str = "r50"):
     if model_name == "small":
         model = _torchvision_small().to(device).eval()
     else:
-        model = torchvision.models.detection.maskrcnn_resnet50_fpn(
-            weights=None, weights_backbone=None, rpn_post_nms_top_n_test=1000, rpn_pre_nms_top_n_test=1000,
-            box_score_thresh=0.0, box_detections_per_img=100,
-        ).to(device).eval()
+        model = (
+            torchvision.models.detection.maskrcnn_resnet50_fpn(
+                weights=None,
+                weights_backbone=None,
+                rpn_post_nms_top_n_test=1000,
+                rpn_pre_nms_top_n_test=1000,
+                box_score_thresh=0.0,
+                box_detections_per_img=100,
+            )
+            .to(device)
+            .eval()
+        )
 
     def run(image):
         (prediction,) = model([image])
@@ -137,15 +156,40 @@ def _child(which: str, dtype: str, threads: int, repeats: int, model_name: str =
             shape = run(image)
             times.append(time.perf_counter() - t0)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"median_s": statistics.median(times), "min_s": min(times), "peak_mb": peak_mb,
-                      "detections": shape[0], "masks": shape[1], **first}))
+    print(
+        json.dumps(
+            {
+                "median_s": statistics.median(times),
+                "min_s": min(times),
+                "peak_mb": peak_mb,
+                "detections": shape[0],
+                "masks": shape[1],
+                **first,
+            }
+        )
+    )
 
 
 def _measure(which: str, dtype: str, threads: int, repeats: int, model_name: str = "r50") -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", which, "--dtypes", dtype, "--threads", str(threads), "--repeats", str(repeats),
-         "--model", model_name],
-        check=True, capture_output=True, text=True, cwd=REPO,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            which,
+            "--dtypes",
+            dtype,
+            "--threads",
+            str(threads),
+            "--repeats",
+            str(repeats),
+            "--model",
+            model_name,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -165,24 +209,36 @@ def main() -> None:
 
     import torch
 
-    what = ("R-50-FPN, one {}x{} image -> 800 short side, 1000 proposals" if args.model == "r50" else
-            "small R-18-FPN (make demo), one {}x{} image -> 256 short side, 300 proposals").format(IMAGE_H, IMAGE_W)
-    print(f"Mask R-CNN {what}, score threshold 0, masks pasted at full size; torch {torch.__version__}, "
-          f"{args.threads} threads, {platform.machine()}")
-    print(f"{'dtype':<9} {'ours s/img':>11} {'tv s/img':>9} {'ratio':>6} {'ours peak MB':>13} {'tv peak MB':>11} {'detections':>11}")
+    what = (
+        "R-50-FPN, one {}x{} image -> 800 short side, 1000 proposals"
+        if args.model == "r50"
+        else "small R-18-FPN (make demo), one {}x{} image -> 256 short side, 300 proposals"
+    ).format(IMAGE_H, IMAGE_W)
+    print(
+        f"Mask R-CNN {what}, score threshold 0, masks pasted at full size; torch {torch.__version__}, "
+        f"{args.threads} threads, {platform.machine()}"
+    )
+    print(
+        f"{'dtype':<9} {'ours s/img':>11} {'tv s/img':>9} {'ratio':>6} "
+        f"{'ours peak MB':>13} {'tv peak MB':>11} {'detections':>11}"
+    )
     results = {}
     for dtype in args.dtypes:
         ours = _measure("ours", dtype, args.threads, args.repeats, args.model)
         tv = _measure("torchvision", dtype, args.threads, args.repeats, args.model)
         results[dtype] = (ours, tv)
-        print(f"{dtype:<9} {ours['median_s']:>11.3f} {tv['median_s']:>9.3f} {ours['median_s'] / tv['median_s']:>6.2f} "
-              f"{ours['peak_mb']:>13.0f} {tv['peak_mb']:>11.0f} {ours['detections']:>5}/{tv['detections']:<5}")
+        print(
+            f"{dtype:<9} {ours['median_s']:>11.3f} {tv['median_s']:>9.3f} {ours['median_s'] / tv['median_s']:>6.2f} "
+            f"{ours['peak_mb']:>13.0f} {tv['peak_mb']:>11.0f} {ours['detections']:>5}/{tv['detections']:<5}"
+        )
         if args.compile:
             comp = _measure("compiled", dtype, args.threads, args.repeats, args.model)
-            print(f"{dtype:<9} ours compiled {comp['median_s']:.3f} s/img, eager/compiled "
-                  f"{ours['median_s'] / comp['median_s']:.2f}, compiled/tv {comp['median_s'] / tv['median_s']:.2f}, "
-                  f"first call {comp['first_s']:.1f} s (eager {ours['first_s']:.1f} s), at a new shape "
-                  f"{comp['new_shape_s']:.1f} s, peak {comp['peak_mb']:.0f} MB, {comp['detections']} detections")
+            print(
+                f"{dtype:<9} ours compiled {comp['median_s']:.3f} s/img, eager/compiled "
+                f"{ours['median_s'] / comp['median_s']:.2f}, compiled/tv {comp['median_s'] / tv['median_s']:.2f}, "
+                f"first call {comp['first_s']:.1f} s (eager {ours['first_s']:.1f} s), at a new shape "
+                f"{comp['new_shape_s']:.1f} s, peak {comp['peak_mb']:.0f} MB, {comp['detections']} detections"
+            )
     if "float32" in results and "bfloat16" in results:
         ratio = results["bfloat16"][0]["median_s"] / results["float32"][1]["median_s"]
         print(f"ours in bfloat16 / torchvision in float32: {ratio:.2f}")

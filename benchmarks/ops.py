@@ -6,6 +6,7 @@ Prints seconds per call for ours and torchvision's and the ratio torchvision / o
 are faster). The individual groups live in ops_roi.py (ROIAlign, ROIPool) and ops_nms.py (NMS,
 batched NMS, sigmoid focal loss); each can also be run on its own.
 """
+
 import argparse
 import os
 import platform

@@ -14,6 +14,7 @@ torchvision / ours (> 1 means ours is faster). Inputs are built once and shared:
 * focal loss: forward + backward of the summed loss, ours against torchvision.ops.sigmoid_focal_loss
   on one-hot targets times the "not ignored" mask (the same quantity in plain PyTorch).
 """
+
 from __future__ import annotations
 
 import argparse

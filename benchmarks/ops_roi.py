@@ -9,6 +9,7 @@ through autograd. Each time is the best of `repeats` runs (the machine may be sh
 
     python benchmarks/ops_roi.py [--threads N] [--repeats R]
 """
+
 import argparse
 import time
 from typing import Callable, Dict, List, Optional
@@ -125,8 +126,10 @@ def main():
     args = parser.parse_args()
     rows = run(args.threads, args.repeats)
     threads = args.threads or torch.get_num_threads()
-    print(f"ROI ops on CPU ({threads} threads; torchvision's CPU kernels are single-threaded), "
-          f"input [{N}, {C}, {H}, {W}] float32, {NUM_ROIS} RoIs, {POOLED}x{POOLED}, sampling_ratio {SAMPLING}")
+    print(
+        f"ROI ops on CPU ({threads} threads; torchvision's CPU kernels are single-threaded), "
+        f"input [{N}, {C}, {H}, {W}] float32, {NUM_ROIS} RoIs, {POOLED}x{POOLED}, sampling_ratio {SAMPLING}"
+    )
     print(f"{'op':<28}{'ours (s)':>12}{'torchvision (s)':>18}{'ratio':>9}")
     for r in rows:
         print(f"{r['name']:<28}{r['ours_s']:>12.4f}{r['torchvision_s']:>18.4f}{r['ratio']:>8.1f}x")

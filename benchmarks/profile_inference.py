@@ -5,6 +5,7 @@
 Same model settings and image as benchmarks/inference.py. Prints the ops with the most self time on
 the device (CUDA) or the CPU, and how many host-device synchronisations the run made.
 """
+
 import argparse
 import os
 import sys
@@ -42,7 +43,9 @@ def main() -> None:
     print(events.table(sort_by=sort, row_limit=args.rows, max_name_column_width=60))
     if cuda:
         print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=60))
-        syncs = sum(e.count for e in events if e.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpyAsync"))
+        syncs = sum(
+            e.count for e in events if e.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpyAsync")
+        )
         print(f"synchronising calls (cudaStreamSynchronize/cudaDeviceSynchronize/cudaMemcpyAsync): {syncs}")
 
 

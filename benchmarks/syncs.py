@@ -19,10 +19,11 @@ The models are those of benchmarks/train.py ("small": the make-demo R-18-FPN aga
 architecture from torchvision's parts; "r50": R-50-FPN against torchvision's maskrcnn_resnet50_fpn).
 Training: one forward + backward + SGD step; inference: one forward per image, per image.
 """
+
 import argparse
-import warnings
 import os
 import sys
+import warnings
 from collections import Counter
 from typing import Callable, Dict
 
@@ -36,8 +37,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train as bench  # noqa: E402  (benchmarks/train.py: models, synthetic batch, training step)
 
 SYNC_OPS = (
-    "aten::_local_scalar_dense", "aten::nonzero", "aten::_unique2", "aten::masked_select",
-    "maskrcnn_benchmark::nms", "maskrcnn_benchmark::batched_nms", HOST_READ,
+    "aten::_local_scalar_dense",
+    "aten::nonzero",
+    "aten::_unique2",
+    "aten::masked_select",
+    "maskrcnn_benchmark::nms",
+    "maskrcnn_benchmark::batched_nms",
+    HOST_READ,
 )
 
 
@@ -98,7 +104,9 @@ def main() -> None:
     batch = bench.synthetic_batch(batch_size, c.INPUT.MIN_SIZE_TRAIN[0])
 
     ours_step, ours_model, ours_images = bench.ours(config, batch, "float32", return_parts=True, device=args.device)
-    tv_step, tv_model, tv_images = bench.theirs(args.model, config, batch, "float32", return_parts=True, device=args.device)
+    tv_step, tv_model, tv_images = bench.theirs(
+        args.model, config, batch, "float32", return_parts=True, device=args.device
+    )
     count = count_device_syncs if args.device.startswith("cuda") else count_ops
     runs = {
         "training iteration": (ours_step, tv_step),
@@ -112,8 +120,11 @@ def main() -> None:
         for name, run in (("ours", ours_run), ("torchvision", tv_run)):
             counts = count(run)
             results[name] = counts
-            print(f"{what:<22} {name:<12} " + " ".join(f"{counts[n] / per:18.1f}" for n in SYNC_OPS)
-                  + f" {counts['syncs'] / per:7.1f} {counts['ops'] / per:7.1f}")
+            print(
+                f"{what:<22} {name:<12} "
+                + " ".join(f"{counts[n] / per:18.1f}" for n in SYNC_OPS)
+                + f" {counts['syncs'] / per:7.1f} {counts['ops'] / per:7.1f}"
+            )
         ratio = results["ours"]["syncs"] / max(results["torchvision"]["syncs"], 1)
         print(f"{what:<22} ours / torchvision syncs: {ratio:.2f}")
 

@@ -22,6 +22,7 @@ torchvision gets ours divided by the batch size. Prints the median seconds per i
 median s/iter on the first batch (running the dynamic-shape code, as training on varying sizes would),
 and eager / compiled (> 1: compiled is faster).
 """
+
 import argparse
 import os
 import platform
@@ -69,15 +70,15 @@ def synthetic_batch(
 ) -> List[Sample]:
     """`batch_size` Samples from the synthetic generator ("shapes", or "persons" with keypoints),
     drawn at `image_size` (height, width) and resized to `min_size` on the short side."""
+    from PIL import Image
     from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO
-    from PIL import Image
 
     from maskrcnn_benchmark.data.datasets.synthetic import generate_synthetic_dataset
 
     out = tempfile.mkdtemp(prefix="mrcnn_bench_")
     try:
-        (img_dir, ann_file), = generate_synthetic_dataset(
+        ((img_dir, ann_file),) = generate_synthetic_dataset(
             out, kind, {"bench": batch_size}, seed=0, image_size=image_size
         ).values()
         coco = COCO(ann_file)
@@ -178,17 +179,25 @@ def _torchvision_small(c, num_images: int):
     body = torchvision.models.resnet18(weights=None, norm_layer=gn)
     fpn_channels = c.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
     backbone = BackboneWithFPN(
-        body, {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"}, [64, 128, 256, 512], fpn_channels, norm_layer=gn
+        body,
+        {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+        [64, 128, 256, 512],
+        fpn_channels,
+        norm_layer=gn,
     )
     num_classes = c.MODEL.ROI_BOX_HEAD.NUM_CLASSES
     mlp = c.MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM
     mask_layers = tuple(c.MODEL.ROI_MASK_HEAD.CONV_LAYERS)
     return MaskRCNN(
-        backbone, num_classes=None, min_size=c.INPUT.MIN_SIZE_TRAIN[0], max_size=c.INPUT.MAX_SIZE_TRAIN,
+        backbone,
+        num_classes=None,
+        min_size=c.INPUT.MIN_SIZE_TRAIN[0],
+        max_size=c.INPUT.MAX_SIZE_TRAIN,
         rpn_anchor_generator=AnchorGenerator(tuple((s,) for s in c.MODEL.RPN.ANCHOR_SIZES), ((0.5, 1.0, 2.0),) * 5),
         rpn_pre_nms_top_n_train=c.MODEL.RPN.PRE_NMS_TOP_N_TRAIN,
         rpn_post_nms_top_n_train=c.MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN // num_images,
-        box_head=TwoMLPHead(fpn_channels * 7 * 7, mlp), box_predictor=FastRCNNPredictor(mlp, num_classes),
+        box_head=TwoMLPHead(fpn_channels * 7 * 7, mlp),
+        box_predictor=FastRCNNPredictor(mlp, num_classes),
         box_batch_size_per_image=c.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE,
         mask_head=MaskRCNNHeads(fpn_channels, mask_layers, 1, norm_layer=gn),
         mask_predictor=MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes),
@@ -237,9 +246,12 @@ def theirs(name: str, config: str, batch, dtype: str, return_parts: bool = False
         model = _torchvision_small(c, len(batch))
     else:
         model = torchvision_r50(
-            "mask", len(batch), num_classes=c.MODEL.ROI_BOX_HEAD.NUM_CLASSES,
+            "mask",
+            len(batch),
+            num_classes=c.MODEL.ROI_BOX_HEAD.NUM_CLASSES,
             rpn_post_nms_top_n_train=c.MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN // len(batch),
-            min_size=c.INPUT.MIN_SIZE_TRAIN[0], max_size=c.INPUT.MAX_SIZE_TRAIN,
+            min_size=c.INPUT.MIN_SIZE_TRAIN[0],
+            max_size=c.INPUT.MAX_SIZE_TRAIN,
         )
     model.to(device).train()
     images = [sample.image.to(device) for sample in batch]
@@ -283,8 +295,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time our model compiled (see above)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {args.threads} threads, "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, {args.threads} threads, "
+        f"{platform.processor() or platform.machine()}"
+    )
     rows: List[Tuple[str, str, float, float]] = []
     for name in args.models:
         config, batch_size = MODELS[name]
@@ -295,14 +309,20 @@ def main() -> None:
             t_ours = median_seconds(ours(config, batch, dtype), args.repeats)
             t_tv = median_seconds(theirs(name, config, batch, dtype), args.repeats)
             rows.append((f"{name} ({batch_size} images)", dtype, t_ours, t_tv))
-            print(f"{rows[-1][0]:<18} {dtype:<9} ours {t_ours:7.3f} s/it  torchvision {t_tv:7.3f} s/it  "
-                  f"ours/tv {t_ours / t_tv:5.2f}", flush=True)
+            print(
+                f"{rows[-1][0]:<18} {dtype:<9} ours {t_ours:7.3f} s/it  torchvision {t_tv:7.3f} s/it  "
+                f"ours/tv {t_ours / t_tv:5.2f}",
+                flush=True,
+            )
             if args.compile:
                 other_batch = synthetic_batch(batch_size, c.INPUT.MIN_SIZE_TRAIN[0] * 3 // 4)
                 first, other, t_comp = ours_compiled(config, batch, other_batch, dtype, args.repeats)
-                print(f"{rows[-1][0]:<18} {dtype:<9} ours compiled {t_comp:7.3f} s/it  eager/compiled "
-                      f"{t_ours / t_comp:5.2f}  compiled/tv {t_comp / t_tv:5.2f}  first iteration {first:6.1f} s "
-                      f"(eager {t_ours:.1f} s), at a new size {other:6.1f} s", flush=True)
+                print(
+                    f"{rows[-1][0]:<18} {dtype:<9} ours compiled {t_comp:7.3f} s/it  eager/compiled "
+                    f"{t_ours / t_comp:5.2f}  compiled/tv {t_comp / t_tv:5.2f}  first iteration {first:6.1f} s "
+                    f"(eager {t_ours:.1f} s), at a new size {other:6.1f} s",
+                    flush=True,
+                )
     fp32_tv = {m: t for m, d, _, t in rows if d == "float32"}
     for m, d, o, _ in rows:
         if d == "bfloat16" and m in fp32_tv:

@@ -33,6 +33,7 @@ every measurement gets its warm-up and one timed repeat, further repeats only wh
 remaining time lasts, and a measurement that would not fit in what is left (judged by the same
 model's earlier columns and the column's previous model) reads "skipped (budget)".
 """
+
 import argparse
 import ctypes
 import gc
@@ -123,8 +124,12 @@ TORCHVISION_IMS_PER_GPU = 2  # as the R-50-FPN configs they stand beside
 # --tiny's default rows: every code path (C4, FPN, no branch, mask, keypoint, torchvision's three)
 # in about 40 s of one CPU core (all 12 rows: about 70 s); --models may still ask for any row.
 TINY_MODELS = [
-    "e2e_faster_rcnn_R_50_C4_1x", "e2e_mask_rcnn_R_50_FPN_1x", "e2e_keypoint_rcnn_R_50_FPN_1x",
-    "torchvision_fasterrcnn_resnet50_fpn", "torchvision_maskrcnn_resnet50_fpn", "torchvision_keypointrcnn_resnet50_fpn",
+    "e2e_faster_rcnn_R_50_C4_1x",
+    "e2e_mask_rcnn_R_50_FPN_1x",
+    "e2e_keypoint_rcnn_R_50_FPN_1x",
+    "torchvision_fasterrcnn_resnet50_fpn",
+    "torchvision_maskrcnn_resnet50_fpn",
+    "torchvision_keypointrcnn_resnet50_fpn",
 ]
 
 # Image sizes: (drawn height, width), short side fed to the models.
@@ -150,13 +155,20 @@ def our_overrides(counts: Dict[str, int], tiny: bool) -> List[str]:
     overrides = ["MODEL.ROI_HEADS.SCORE_THRESH", "0.0", "MODEL.ROI_HEADS.DETECTIONS_PER_IMG", str(counts["detections"])]
     if tiny:
         overrides += [
-            "MODEL.RPN.PRE_NMS_TOP_N_TRAIN", str(counts["pre_nms_train"]),
-            "MODEL.RPN.POST_NMS_TOP_N_TRAIN", str(counts["post_nms_train"]),
-            "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", str(counts["post_nms_train"]),
-            "MODEL.RPN.PRE_NMS_TOP_N_TEST", str(counts["pre_nms_test"]),
-            "MODEL.RPN.POST_NMS_TOP_N_TEST", str(counts["post_nms_test"]),
-            "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", str(counts["post_nms_test"]),
-            "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", str(counts["rois_per_image"]),
+            "MODEL.RPN.PRE_NMS_TOP_N_TRAIN",
+            str(counts["pre_nms_train"]),
+            "MODEL.RPN.POST_NMS_TOP_N_TRAIN",
+            str(counts["post_nms_train"]),
+            "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+            str(counts["post_nms_train"]),
+            "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+            str(counts["pre_nms_test"]),
+            "MODEL.RPN.POST_NMS_TOP_N_TEST",
+            str(counts["post_nms_test"]),
+            "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+            str(counts["post_nms_test"]),
+            "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+            str(counts["rois_per_image"]),
         ]
     return overrides
 
@@ -164,12 +176,15 @@ def our_overrides(counts: Dict[str, int], tiny: bool) -> List[str]:
 def torchvision_kwargs(counts: Dict[str, int], num_images: int, min_size: int) -> Dict[str, object]:
     """torchvision's settings matching our R-50-FPN configs (per image where ours count per batch)."""
     return dict(
-        min_size=min_size, max_size=MAX_SIZE,
+        min_size=min_size,
+        max_size=MAX_SIZE,
         rpn_pre_nms_top_n_train=counts["pre_nms_train"],
         rpn_post_nms_top_n_train=max(counts["post_nms_train"] // num_images, 1),
-        rpn_pre_nms_top_n_test=counts["pre_nms_test"], rpn_post_nms_top_n_test=counts["post_nms_test"],
+        rpn_pre_nms_top_n_test=counts["pre_nms_test"],
+        rpn_post_nms_top_n_test=counts["post_nms_test"],
         box_batch_size_per_image=counts["rois_per_image"],
-        box_score_thresh=0.0, box_detections_per_img=counts["detections"],
+        box_score_thresh=0.0,
+        box_detections_per_img=counts["detections"],
     )
 
 
@@ -343,8 +358,16 @@ def _compile(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def measure(
-    model_spec: Model, column: str, data: Dict[str, list], device: torch.device, counts: Dict[str, int],
-    min_size: int, tiny: bool, warmup: int, repeats: int, budget: Budget,
+    model_spec: Model,
+    column: str,
+    data: Dict[str, list],
+    device: torch.device,
+    counts: Dict[str, int],
+    min_size: int,
+    tiny: bool,
+    warmup: int,
+    repeats: int,
+    budget: Budget,
 ) -> Cell:
     """Train and inference numbers of one model in one column ("float32", "bfloat16", "compiled")."""
     cell = Cell()
@@ -454,14 +477,23 @@ def environment(device: torch.device, threads: int) -> str:
     if device.type == "cuda":
         driver = "?"
         try:
-            driver = subprocess.run(
-                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader", "-i", str(device.index or 0)],
-                capture_output=True, text=True, timeout=20,
-            ).stdout.strip() or "?"
+            driver = (
+                subprocess.run(
+                    ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader", "-i", str(device.index or 0)],
+                    capture_output=True,
+                    text=True,
+                    timeout=20,
+                ).stdout.strip()
+                or "?"
+            )
         except (OSError, subprocess.SubprocessError):
             pass
-        parts = [torch.cuda.get_device_name(device), f"driver {driver}", f"CUDA {torch.version.cuda}",
-                 f"cuDNN {torch.backends.cudnn.version()}"] + parts
+        parts = [
+            torch.cuda.get_device_name(device),
+            f"driver {driver}",
+            f"CUDA {torch.version.cuda}",
+            f"cuDNN {torch.backends.cudnn.version()}",
+        ] + parts
     else:
         parts = [_cpu_name(), f"{threads} threads"] + parts
     return ", ".join(parts)
@@ -489,8 +521,10 @@ def _fmt(value: Optional[float], digits: int = 4) -> str:
 
 def table(column: str, rows: Sequence[Model], cells: Dict[Tuple[str, str], Cell], ims: Dict[str, int]) -> str:
     """A markdown table of one column, beside the original's V100 numbers."""
-    head = ("| model | im/gpu | train s/it | train mem GB | inference s/im | + mask/kp s/im "
-            "| V100 train s/it | V100 mem GB | V100 inference s/im |")
+    head = (
+        "| model | im/gpu | train s/it | train mem GB | inference s/im | + mask/kp s/im "
+        "| V100 train s/it | V100 mem GB | V100 inference s/im |"
+    )
     lines = [f"### {column}", "", head, "|" + "---|" * (head.count("|") - 1)]
     for spec in rows:
         cell = cells.get((spec.name, column))
@@ -503,7 +537,8 @@ def table(column: str, rows: Sequence[Model], cells: Dict[Tuple[str, str], Cell]
             theirs = ["-"] * 3
         else:
             infer = f"{published.inference_s_per_image}" + (
-                f" + {published.mask_s_per_image}" if published.mask_s_per_image is not None else "")
+                f" + {published.mask_s_per_image}" if published.mask_s_per_image is not None else ""
+            )
             theirs = [f"{published.train_s_per_iter}", f"{published.train_mem_gb}", infer]
         lines.append("| " + " | ".join([spec.label, str(ims[spec.name])] + ours + theirs) + " |")
     return "\n".join(lines)
@@ -513,14 +548,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--tiny", action="store_true", help="128 px images, few RoIs, 1 repeat: a smoke run")
-    parser.add_argument("--models", nargs="+", choices=[m.name for m in MODELS],
-                        help="default: all 12 (with --tiny: TINY_MODELS)")
-    parser.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16"],
-                        help="default: float32 and bfloat16 on a GPU, float32 on a CPU")
+    parser.add_argument(
+        "--models", nargs="+", choices=[m.name for m in MODELS], help="default: all 12 (with --tiny: TINY_MODELS)"
+    )
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=["float32", "bfloat16"],
+        help="default: float32 and bfloat16 on a GPU, float32 on a CPU",
+    )
     parser.add_argument("--compile", action="store_true", help="add the column of our models under compile_detector")
     parser.add_argument("--repeats", type=int, help="timed repeats (default 5 on a GPU, 3 on a CPU, 1 with --tiny)")
-    parser.add_argument("--warmup", type=int,
-                        help="untimed calls first (default 2 on a GPU, 1 on a CPU, 0 with --tiny)")
+    parser.add_argument(
+        "--warmup", type=int, help="untimed calls first (default 2 on a GPU, 1 on a CPU, 0 with --tiny)"
+    )
     parser.add_argument("--budget-s", type=float, default=420.0, help="time for all measurements (0: no limit)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--json", help="also write the results here")
@@ -547,13 +588,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     kinds = sorted({"persons" if m.kind == "keypoint" else "shapes" for m in rows})
     data = {kind: bench.synthetic_batch(2, min_size, kind, drawn) for kind in kinds}
     size = next(iter(data.values()))[0].image.shape[1:]
-    print(f"images {drawn[0]}x{drawn[1]} resized to {size[0]}x{size[1]}; {counts['post_nms_test']} proposals and "
-          f"{counts['detections']} detections per test image, {counts['rois_per_image']} RoIs per training image; "
-          f"columns {columns}; warm-up {args.warmup}, up to {args.repeats} repeats, "
-          + (f"budget {args.budget_s:.0f} s" if args.budget_s > 0 else "no budget"), flush=True)
+    print(
+        f"images {drawn[0]}x{drawn[1]} resized to {size[0]}x{size[1]}; {counts['post_nms_test']} proposals and "
+        f"{counts['detections']} detections per test image, {counts['rois_per_image']} RoIs per training image; "
+        f"columns {columns}; warm-up {args.warmup}, up to {args.repeats} repeats, "
+        + (f"budget {args.budget_s:.0f} s" if args.budget_s > 0 else "no budget"),
+        flush=True,
+    )
 
-    ims = {m.name: (bench.load_config(m.config).SOLVER.IMS_PER_BATCH // 8 if m.is_ours else TORCHVISION_IMS_PER_GPU)
-           for m in rows}
+    ims = {
+        m.name: (bench.load_config(m.config).SOLVER.IMS_PER_BATCH // 8 if m.is_ours else TORCHVISION_IMS_PER_GPU)
+        for m in rows
+    }
     todo = [(column, m) for column in columns for m in rows]  # a column at a time: float32 first
     budget = Budget(args.budget_s, len(todo))
     cells: Dict[Tuple[str, str], Cell] = {}
@@ -561,8 +607,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     for column, spec in todo:
         # What this cell will likely take: as long as this model took in an earlier column, or as
         # the last model in this column (compilation makes a column's cells alike).
-        expected = max([d for (name, _), d in durations.items() if name == spec.name]
-                       + [d for (_, col), d in list(durations.items())[-1:] if col == column] + [0.0])
+        expected = max(
+            [d for (name, _), d in durations.items() if name == spec.name]
+            + [d for (_, col), d in list(durations.items())[-1:] if col == column]
+            + [0.0]
+        )
         if column == "compiled" and not spec.is_ours:
             cell = Cell(note="- (not compiled)")
         elif budget.remaining() <= expected:
@@ -570,8 +619,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
         else:
             t0 = time.perf_counter()
             try:
-                cell = measure(spec, column, data, device, counts, min_size, args.tiny, args.warmup,
-                               args.repeats, budget)
+                cell = measure(
+                    spec, column, data, device, counts, min_size, args.tiny, args.warmup, args.repeats, budget
+                )
             except Exception as e:  # report the column as missing and keep going
                 reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:80]
                 cell = Cell(note=f"n/a ({reason})")
@@ -581,11 +631,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             durations[(spec.name, column)] = time.perf_counter() - t0
-            print(f"{column:<9} {spec.name:<38} {time.perf_counter() - t0:6.1f} s  "
-                  + (cell.note or f"train {_fmt(cell.train_s)} s/it ({cell.train_repeats}x), "
-                     f"{_fmt(cell.train_mem_gb, 2)} GB, inference {_fmt(cell.inference_s)} + "
-                     f"{_fmt(cell.branch_s)} s/im "
-                     f"({cell.inference_repeats}x, {cell.detections} detections)"), flush=True)
+            print(
+                f"{column:<9} {spec.name:<38} {time.perf_counter() - t0:6.1f} s  "
+                + (
+                    cell.note
+                    or f"train {_fmt(cell.train_s)} s/it ({cell.train_repeats}x), "
+                    f"{_fmt(cell.train_mem_gb, 2)} GB, inference {_fmt(cell.inference_s)} + "
+                    f"{_fmt(cell.branch_s)} s/im "
+                    f"({cell.inference_repeats}x, {cell.detections} detections)"
+                ),
+                flush=True,
+            )
         cells[(spec.name, column)] = cell
         budget.cells_left -= 1
 
@@ -595,10 +651,19 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
         print()
     result = {
         "environment": environment(device, args.threads),
-        "image_size": list(size), "columns": columns, "tiny": args.tiny,
-        "rows": [{"model": m.name, "label": m.label, "im_per_gpu": ims[m.name],
-                  **{column: asdict(cells[(m.name, column)]) for column in columns},
-                  "published_v100": asdict(PUBLISHED[m.name]) if m.name in PUBLISHED else None} for m in rows],
+        "image_size": list(size),
+        "columns": columns,
+        "tiny": args.tiny,
+        "rows": [
+            {
+                "model": m.name,
+                "label": m.label,
+                "im_per_gpu": ims[m.name],
+                **{column: asdict(cells[(m.name, column)]) for column in columns},
+                "published_v100": asdict(PUBLISHED[m.name]) if m.name in PUBLISHED else None,
+            }
+            for m in rows
+        ],
     }
     if args.json:
         with open(args.json, "w") as f:

@@ -6,7 +6,8 @@
 
 The implementation lives in maskrcnn_benchmark.engine.predictor (COCODemo is built on Predictor).
 """
-from maskrcnn_benchmark.engine.predictor import COCODemo, Predictor, vis_keypoints  # noqa: F401
+
 from maskrcnn_benchmark.data.transforms.transforms import Resize  # noqa: F401  (the original defined one here)
+from maskrcnn_benchmark.engine.predictor import COCODemo, Predictor, vis_keypoints  # noqa: F401
 
 __all__ = ["COCODemo", "Predictor", "Resize", "vis_keypoints"]

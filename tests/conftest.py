@@ -1,4 +1,5 @@
 """Shared test fixtures."""
+
 import os
 from typing import Dict, List, Tuple
 

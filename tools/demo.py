@@ -16,6 +16,7 @@ On a machine without a GPU add `MODEL.DEVICE cpu`, e.g. after `make demo`:
     python tools/demo.py --config-file configs/cpu/e2e_mask_rcnn_R_18_FPN_cpu.yaml \
         --weights output/demo/model_final.pth --input datasets/synthetic_shapes/val --output output/demo/drawn
 """
+
 import argparse
 import logging
 import os
@@ -25,9 +26,9 @@ import time
 import cv2
 from tqdm import tqdm
 
-from maskrcnn_benchmark.utils import demo_io
 from maskrcnn_benchmark.engine.cli import load_config
 from maskrcnn_benchmark.engine.predictor import COCODemo
+from maskrcnn_benchmark.utils import demo_io
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,7 +72,11 @@ def run_on_files(demo: COCODemo, files, output: str, batch_size: int, max_frames
         writer = demo_io.open_video_writer(target, capture.get(cv2.CAP_PROP_FPS), size)
         try:
             count = demo_io.annotate_stream(
-                demo.run_on_opencv_images, capture, writer, max_frames=max_frames, batch_size=batch_size,
+                demo.run_on_opencv_images,
+                capture,
+                writer,
+                max_frames=max_frames,
+                batch_size=batch_size,
                 description=os.path.basename(path),
             )
         finally:
@@ -93,8 +98,12 @@ def run_on_camera(demo: COCODemo, index: int, output: str, max_frames: int) -> N
     start = time.time()
     try:
         count = demo_io.annotate_stream(
-            demo.run_on_opencv_images, capture, writer, window=None if output else "COCO detections",
-            max_frames=max_frames, description=f"camera {index}",
+            demo.run_on_opencv_images,
+            capture,
+            writer,
+            window=None if output else "COCO detections",
+            max_frames=max_frames,
+            description=f"camera {index}",
         )
     finally:
         capture.release()
@@ -114,8 +123,11 @@ def main(argv=None) -> None:
     # INFO on the console (which weights and class names are used), without the per-tensor DEBUG lines.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     demo = COCODemo(
-        cfg, confidence_threshold=args.confidence_threshold, show_mask_heatmaps=args.show_mask_heatmaps,
-        masks_per_dim=args.masks_per_dim, weight_loading=args.weights,
+        cfg,
+        confidence_threshold=args.confidence_threshold,
+        show_mask_heatmaps=args.show_mask_heatmaps,
+        masks_per_dim=args.masks_per_dim,
+        weight_loading=args.weights,
     )
     if kind == "camera":
         run_on_camera(demo, source, args.output, args.max_frames)

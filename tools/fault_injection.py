@@ -20,6 +20,7 @@ Scenarios (each prints PASS or FAIL with its numbers; the exit status is 1 if an
 The runs use a tiny generated COCO-format dataset (8 images of 96x128) and the CPU Mask R-CNN config
 with tiny overrides (tools/tiny_training.py); every run of a scenario keeps its log in the work folder.
 """
+
 import argparse
 import os
 import re
@@ -60,8 +61,15 @@ class Background:
     def __init__(self, command: List[str], log: Path):
         self.log = log
         with open(log, "w") as f:
-            self.proc = subprocess.Popen(command, cwd=tt.REPO, env=tt.run_env(), stdout=f, stderr=subprocess.STDOUT,
-                                         start_new_session=True, preexec_fn=_interruptible)
+            self.proc = subprocess.Popen(
+                command,
+                cwd=tt.REPO,
+                env=tt.run_env(),
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_interruptible,
+            )
 
     def signal_group(self, sig: int) -> None:
         """`sig` to the launched process's group (what a terminal's Ctrl-C reaches)."""
@@ -146,8 +154,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float, what: str, process: Optional[Background] = None,
-                poll: float = POLL_S) -> None:
+def _wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, process: Optional[Background] = None, poll: float = POLL_S
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if process is not None and not process.running():
@@ -188,8 +197,19 @@ class Lab:
 
     def options(self, *extra) -> list:
         # Random flips drawn in 2 data workers per process; a checkpoint every iteration.
-        return ["SOLVER.MAX_ITER", self.iters, "SOLVER.IMS_PER_BATCH", 2, "SOLVER.CHECKPOINT_PERIOD", 1,
-                "DATALOADER.NUM_WORKERS", 2, "INPUT.HORIZONTAL_FLIP_PROB_TRAIN", 0.5, *extra]
+        return [
+            "SOLVER.MAX_ITER",
+            self.iters,
+            "SOLVER.IMS_PER_BATCH",
+            2,
+            "SOLVER.CHECKPOINT_PERIOD",
+            1,
+            "DATALOADER.NUM_WORKERS",
+            2,
+            "INPUT.HORIZONTAL_FLIP_PROB_TRAIN",
+            0.5,
+            *extra,
+        ]
 
     def folder(self, name: str) -> Path:
         path = self.work_dir / name
@@ -218,9 +238,11 @@ def compare_with(reference: Path, output_dir: Path) -> tuple:
     ref_weights, got_weights = tt.weights(reference), tt.weights(output_dir)
     differ = tt.weight_differences(ref_weights, got_weights)
     passed = len(ref) == len(got) and same == len(ref) and not differ
-    numbers = (f"losses of {same}/{len(ref)} iterations bit-identical (largest difference {worst:.3g}), "
-               f"final weights: {len(differ)} of {len(ref_weights)} tensors differ"
-               + (f" (first: {differ[0]})" if differ else ""))
+    numbers = (
+        f"losses of {same}/{len(ref)} iterations bit-identical (largest difference {worst:.3g}), "
+        f"final weights: {len(differ)} of {len(ref_weights)} tensors differ"
+        + (f" (first: {differ[0]})" if differ else "")
+    )
     return passed, numbers
 
 
@@ -234,8 +256,23 @@ def scenario_workers(lab: Lab) -> Outcome:
     def batches(num_workers: int, flip: float = 0.5, start_iter: int = 0) -> list:
         cfg = global_cfg.clone()
         cfg.merge_from_file(tt.CONFIG)
-        cfg.merge_from_list(tt.TINY + ["DATASETS.REGISTER_COCO", repr(lab.register)] + list(map(str, lab.options(
-            "DATALOADER.NUM_WORKERS", num_workers, "INPUT.HORIZONTAL_FLIP_PROB_TRAIN", flip, "SOLVER.MAX_ITER", 6))))
+        cfg.merge_from_list(
+            tt.TINY
+            + ["DATASETS.REGISTER_COCO", repr(lab.register)]
+            + list(
+                map(
+                    str,
+                    lab.options(
+                        "DATALOADER.NUM_WORKERS",
+                        num_workers,
+                        "INPUT.HORIZONTAL_FLIP_PROB_TRAIN",
+                        flip,
+                        "SOLVER.MAX_ITER",
+                        6,
+                    ),
+                )
+            )
+        )
         loader = make_data_loader(cfg, is_train=True, start_iter=start_iter)
         return [(images.tensors, [t.bbox for t in targets], list(ids)) for images, targets, ids in loader]
 
@@ -253,10 +290,12 @@ def scenario_workers(lab: Lab) -> Outcome:
     flipped = sum(not torch.equal(a, b) for (ta, _, _), (tb, _, _) in zip(base, unflipped) for a, b in zip(ta, tb))
     samples = sum(len(ids) for _, _, ids in base)
     passed = all(agree.values()) and resumed and 0 < flipped < samples
-    details = (f"NUM_WORKERS 1 and 2 vs 0: {'identical' if agree[1] else 'DIFFERENT'} / "
-               f"{'identical' if agree[2] else 'DIFFERENT'} over {len(base)} batches; {flipped} of {samples} "
-               f"samples flipped; loader resumed at iteration 2 with 2 workers: "
-               f"{'identical' if resumed else 'DIFFERENT'}")
+    details = (
+        f"NUM_WORKERS 1 and 2 vs 0: {'identical' if agree[1] else 'DIFFERENT'} / "
+        f"{'identical' if agree[2] else 'DIFFERENT'} over {len(base)} batches; {flipped} of {samples} "
+        f"samples flipped; loader resumed at iteration 2 with 2 workers: "
+        f"{'identical' if resumed else 'DIFFERENT'}"
+    )
     return Outcome("workers", passed, details, time.monotonic() - start)
 
 
@@ -269,21 +308,28 @@ def scenario_kill(lab: Lab, nproc: int = 1) -> Outcome:
     kill_after = max(lab.iters // 2, 2)
     victim = Background(lab.command(output_dir, nproc), lab.work_dir / f"{name}_killed.log")
     try:
-        _wait_until(lambda: last_iteration(output_dir) >= kill_after, lab.run_timeout, f"iteration {kill_after}",
-                    victim)
+        _wait_until(
+            lambda: last_iteration(output_dir) >= kill_after, lab.run_timeout, f"iteration {kill_after}", victim
+        )
         victim.signal_all(signal.SIGKILL)
         victim.wait(60)
     finally:
         victim.close()
     killed_at, resumed_from = last_iteration(output_dir), last_checkpoint(output_dir)
     if (output_dir / "model_final.pth").exists() or resumed_from == "none":
-        return Outcome(name, False, f"the kill came too late or too early (after iteration {killed_at}, last "
-                                    f"checkpoint {resumed_from}): nothing to resume", time.monotonic() - start)
+        return Outcome(
+            name,
+            False,
+            f"the kill came too late or too early (after iteration {killed_at}, last "
+            f"checkpoint {resumed_from}): nothing to resume",
+            time.monotonic() - start,
+        )
     log = tt.run(lab.command(output_dir, nproc), timeout=lab.run_timeout)
     (lab.work_dir / f"{name}_resumed.log").write_text(log)
     passed, numbers = compare_with(reference, output_dir)
-    details = (f"{nproc} process(es) killed after iteration {killed_at} of {lab.iters}, resumed from {resumed_from}: "
-               f"{numbers}")
+    details = (
+        f"{nproc} process(es) killed after iteration {killed_at} of {lab.iters}, resumed from {resumed_from}: {numbers}"
+    )
     return Outcome(name, passed, details, time.monotonic() - start)
 
 
@@ -316,9 +362,11 @@ def scenario_sigint(lab: Lab) -> Outcome:
     (lab.work_dir / "sigint_resumed.log").write_text(log)
     passed, numbers = compare_with(reference, output_dir)
     passed = passed and status != 0 and not leftovers and loadable == len(checkpoints) and resumed_from != "none"
-    details = (f"SIGINT while writing {writing[0] if writing else '?'} (after iteration {interrupted_at}): exit status "
-               f"{status}, temporary files left {len(leftovers)}, checkpoints loadable {loadable}/{len(checkpoints)}; "
-               f"resumed from {resumed_from}: {numbers}")
+    details = (
+        f"SIGINT while writing {writing[0] if writing else '?'} (after iteration {interrupted_at}): exit status "
+        f"{status}, temporary files left {len(leftovers)}, checkpoints loadable {loadable}/{len(checkpoints)}; "
+        f"resumed from {resumed_from}: {numbers}"
+    )
     return Outcome("sigint", passed, details, time.monotonic() - start)
 
 
@@ -336,8 +384,18 @@ def scenario_stall(lab: Lab, stopped: int = 1) -> Outcome:
     """SIGSTOP rank `stopped` (of 2) after iteration 1 of a long run with DIST_TIMEOUT = lab.timeout_s."""
     start = time.monotonic()
     output_dir = lab.folder("stall")
-    command = lab.command(output_dir, 2, "DIST_TIMEOUT", lab.timeout_s, "SOLVER.MAX_ITER", 1000,
-                          "SOLVER.CHECKPOINT_PERIOD", 0, "DATALOADER.NUM_WORKERS", 0)
+    command = lab.command(
+        output_dir,
+        2,
+        "DIST_TIMEOUT",
+        lab.timeout_s,
+        "SOLVER.MAX_ITER",
+        1000,
+        "SOLVER.CHECKPOINT_PERIOD",
+        0,
+        "DATALOADER.NUM_WORKERS",
+        0,
+    )
     run = Background(command, lab.work_dir / "stall.log")
     try:
         _wait_until(lambda: last_iteration(output_dir) >= 1, lab.run_timeout, "iteration 1", run)
@@ -360,10 +418,12 @@ def scenario_stall(lab: Lab, stopped: int = 1) -> Outcome:
     # DIST_TIMEOUT).
     limit = 2 * lab.timeout_s + 15
     passed = f"Not answering: rank {stopped} (" in message and other_after <= limit
-    details = (f"rank {stopped} stopped after iteration {last_iteration(output_dir)}; rank {1 - stopped} exited "
-               f"{other_after:.1f} s later (DIST_TIMEOUT {lab.timeout_s} s, limit {limit} s); torchrun ended "
-               f"{torchrun_after:.1f} s after the stop once rank {stopped} was continued; message: "
-               f"{message.strip()[:400] or 'NONE'}")
+    details = (
+        f"rank {stopped} stopped after iteration {last_iteration(output_dir)}; rank {1 - stopped} exited "
+        f"{other_after:.1f} s later (DIST_TIMEOUT {lab.timeout_s} s, limit {limit} s); torchrun ended "
+        f"{torchrun_after:.1f} s after the stop once rank {stopped} was continued; message: "
+        f"{message.strip()[:400] or 'NONE'}"
+    )
     return Outcome("stall" if stopped == 1 else f"stall{stopped}", passed, details, time.monotonic() - start)
 
 
@@ -373,8 +433,10 @@ def scenario_nodes(lab: Lab) -> Outcome:
     reference = lab.reference(2)
     output_dir = lab.folder("nodes")
     port = tt.free_port()
-    launchers = [Background(lab.command(output_dir, 1, nnodes=2, node_rank=node, port=port),
-                            lab.work_dir / f"nodes_{node}.log") for node in (0, 1)]
+    launchers = [
+        Background(lab.command(output_dir, 1, nnodes=2, node_rank=node, port=port), lab.work_dir / f"nodes_{node}.log")
+        for node in (0, 1)
+    ]
     try:
         statuses = [launcher.wait(lab.run_timeout) for launcher in launchers]
     finally:
@@ -405,8 +467,9 @@ def main() -> int:
     parser.add_argument("--work-dir", help="folder for the dataset, runs and logs (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (always kept with --work-dir)")
     parser.add_argument("--iters", type=int, default=4, help="SOLVER.MAX_ITER of the runs (default 4)")
-    parser.add_argument("--timeout", type=int, default=5,
-                        help="DIST_TIMEOUT of the stall scenario, seconds (default 5)")
+    parser.add_argument(
+        "--timeout", type=int, default=5, help="DIST_TIMEOUT of the stall scenario, seconds (default 5)"
+    )
     args = parser.parse_args()
 
     work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="fault_injection_"))

@@ -7,6 +7,7 @@ The same arguments always give byte-identical files. Training on the catalog nam
 (synthetic_shapes_train, ...) generates the default datasets on first use, so this is only needed
 for other sizes, seeds or folders (register those with DATASETS.REGISTER_COCO).
 """
+
 import argparse
 import json
 import os
@@ -40,10 +41,13 @@ def main() -> None:
         with open(ann_file) as f:
             data = json.load(f)
         total += len(data["images"])
-        print(f"{split}: {len(data['images'])} images in {images}, "
-              f"{len(data['annotations'])} annotations in {ann_file}")
-    print(f"Wrote the synthetic {args.kind} dataset ({total} images of {args.height}x{args.width}, "
-          f"seed {args.seed}) to {os.path.abspath(output)} in {elapsed:.1f} s")
+        print(
+            f"{split}: {len(data['images'])} images in {images}, {len(data['annotations'])} annotations in {ann_file}"
+        )
+    print(
+        f"Wrote the synthetic {args.kind} dataset ({total} images of {args.height}x{args.width}, "
+        f"seed {args.seed}) to {os.path.abspath(output)} in {elapsed:.1f} s"
+    )
 
 
 if __name__ == "__main__":

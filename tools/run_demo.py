@@ -9,6 +9,7 @@ everything here can be repeated by hand. Running it again resumes from OUTPUT_DI
 (a finished run is only evaluated again). The AP table is printed at the end, with where the
 pictures are.
 """
+
 import argparse
 import json
 import os
@@ -69,12 +70,21 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(REPO)
     if "DTYPE" not in args.opts and not cpu_has_native_bfloat16():
-        print("This CPU has no bfloat16 hardware (AVX512-BF16 / AMX): training in float32 instead of the "
-              "config's bfloat16, which would be emulated and about 10x slower.", flush=True)
+        print(
+            "This CPU has no bfloat16 hardware (AVX512-BF16 / AMX): training in float32 instead of the "
+            "config's bfloat16, which would be emulated and about 10x slower.",
+            flush=True,
+        )
         args.opts += ["DTYPE", "float32"]
     start = time.time()
     command = [
-        sys.executable, "tools/train_net.py", "--config-file", CONFIG, "OUTPUT_DIR", args.output, *args.opts,
+        sys.executable,
+        "tools/train_net.py",
+        "--config-file",
+        CONFIG,
+        "OUTPUT_DIR",
+        args.output,
+        *args.opts,
     ]
     print("$ " + " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True)
@@ -83,13 +93,18 @@ def main() -> None:
     with open(os.path.join(args.output, "inference", TEST_SET, "coco_results.json")) as f:
         results = json.load(f)["results"]
     pictures = draw_pictures(args.output, args.pictures)
-    print(f"\nMask R-CNN R-18-FPN trained from scratch on the synthetic shapes, evaluated on {TEST_SET} "
-          f"(COCO metrics, %):")
+    print(
+        f"\nMask R-CNN R-18-FPN trained from scratch on the synthetic shapes, evaluated on {TEST_SET} "
+        f"(COCO metrics, %):"
+    )
     metrics = list(results["bbox"])
     print(f"{'task':<6}" + "".join(f"{m:>8}" for m in metrics))
     for task, values in results.items():
         print(f"{task:<6}" + "".join(f"{100 * values[m]:8.1f}" for m in metrics))
-    print(f"\nTraining + evaluation took {minutes:.1f} min. Pictures (input | predictions): {os.path.dirname(pictures[0])}/")
+    print(
+        f"\nTraining + evaluation took {minutes:.1f} min. "
+        f"Pictures (input | predictions): {os.path.dirname(pictures[0])}/"
+    )
     for task in ("bbox", "segm"):
         ap = 100 * results[task]["AP"]
         print(f"{task} AP {ap:.1f}: {'reaches' if ap >= TARGET_AP else 'BELOW'} the demo target of {TARGET_AP:.0f}")

@@ -10,6 +10,7 @@ that leave part of the model random is an error, and so is having no weights at 
 --compile (or MODEL.COMPILE.ENABLED True) evaluates with the model's dense parts compiled (torch.compile).
 Results go to OUTPUT_DIR/inference/<dataset>/ (predictions.pth, bbox.json, segm.json, ...).
 """
+
 import argparse
 import logging
 from typing import List, Optional
@@ -17,8 +18,8 @@ from typing import List, Optional
 import torch
 
 from maskrcnn_benchmark.config import CfgNode
-from maskrcnn_benchmark.engine.compile import COMPILE_HELP, maybe_compile, with_compile_flag
 from maskrcnn_benchmark.engine.cli import add_common_arguments, load_config, setup_run, take_trailing_flags
+from maskrcnn_benchmark.engine.compile import COMPILE_HELP, maybe_compile, with_compile_flag
 from maskrcnn_benchmark.engine.distributed_init import init_distributed
 from maskrcnn_benchmark.engine.evaluation import run_test
 from maskrcnn_benchmark.modeling.detector import build_detection_model
@@ -54,18 +55,23 @@ def load_weights(cfg: CfgNode, model: torch.nn.Module, ckpt, allow_random: bool,
         not_loaded = len(result.missing) + len(result.mismatched)
         logger.warning(
             "Evaluating a PARTLY RANDOM model (--allow-random-weights): %d of %d model tensors were not loaded.",
-            not_loaded, not_loaded + len(result.loaded),
+            not_loaded,
+            not_loaded + len(result.loaded),
         )
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="PyTorch Object Detection Inference")
     add_common_arguments(parser)
-    parser.add_argument("--ckpt", default=None, help="The path to the checkpoint for test, default is the latest checkpoint.")
     parser.add_argument(
-        "--allow-random-weights", dest="allow_random_weights", action="store_true",
+        "--ckpt", default=None, help="The path to the checkpoint for test, default is the latest checkpoint."
+    )
+    parser.add_argument(
+        "--allow-random-weights",
+        dest="allow_random_weights",
+        action="store_true",
         help="Evaluate even when there are no weights or they do not cover the whole model (random or partly random "
-             "weights; a warning is logged). Without it, either is an error.",
+        "weights; a warning is logged). Without it, either is an error.",
     )
     parser.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     args = parser.parse_args(argv)

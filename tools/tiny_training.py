@@ -1,5 +1,6 @@
 """A tiny COCO-format dataset and tiny tools/train_net.py runs (one process, torchrun, two launchers
 acting as two nodes), shared by tools/fault_injection.py and the end-to-end tests."""
+
 import json
 import os
 import socket
@@ -17,14 +18,50 @@ CONFIG = os.path.join(REPO, "configs", "cpu", "e2e_mask_rcnn_R_18_FPN_cpu.yaml")
 # Deterministic tiny training: every anchor and proposal is sampled (no random subsets), per-image
 # proposal top-N, no flips, one data process.
 TINY = [
-    "MODEL.RPN.BATCH_SIZE_PER_IMAGE", "100000", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "100000",
-    "MODEL.RPN.FPN_POST_NMS_PER_BATCH", "False", "MODEL.RPN.PRE_NMS_TOP_N_TRAIN", "100",
-    "MODEL.RPN.POST_NMS_TOP_N_TRAIN", "50", "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", "50",
-    "MODEL.RPN.PRE_NMS_TOP_N_TEST", "100", "MODEL.RPN.POST_NMS_TOP_N_TEST", "50", "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "50",
-    "INPUT.MIN_SIZE_TRAIN", "(96,)", "INPUT.MAX_SIZE_TRAIN", "128", "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128",
-    "INPUT.HORIZONTAL_FLIP_PROB_TRAIN", "0.0", "DATALOADER.NUM_WORKERS", "0", "SOLVER.LOG_PERIOD", "1",
-    "SOLVER.WARMUP_ITERS", "0", "SOLVER.BASE_LR", "0.01", "DATASETS.TRAIN", "('tiny',)", "DATASETS.TEST", "('tiny',)",
-    "MODEL.ROI_BOX_HEAD.NUM_CLASSES", "3", "TEST.IMS_PER_BATCH", "2",
+    "MODEL.RPN.BATCH_SIZE_PER_IMAGE",
+    "100000",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    "100000",
+    "MODEL.RPN.FPN_POST_NMS_PER_BATCH",
+    "False",
+    "MODEL.RPN.PRE_NMS_TOP_N_TRAIN",
+    "100",
+    "MODEL.RPN.POST_NMS_TOP_N_TRAIN",
+    "50",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+    "50",
+    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+    "100",
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    "50",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+    "50",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(96,)",
+    "INPUT.MAX_SIZE_TRAIN",
+    "128",
+    "INPUT.MIN_SIZE_TEST",
+    "96",
+    "INPUT.MAX_SIZE_TEST",
+    "128",
+    "INPUT.HORIZONTAL_FLIP_PROB_TRAIN",
+    "0.0",
+    "DATALOADER.NUM_WORKERS",
+    "0",
+    "SOLVER.LOG_PERIOD",
+    "1",
+    "SOLVER.WARMUP_ITERS",
+    "0",
+    "SOLVER.BASE_LR",
+    "0.01",
+    "DATASETS.TRAIN",
+    "('tiny',)",
+    "DATASETS.TEST",
+    "('tiny',)",
+    "MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+    "3",
+    "TEST.IMS_PER_BATCH",
+    "2",
 ]
 
 
@@ -43,11 +80,20 @@ def write_dataset(folder: Path, num_images: int, identical: bool = False) -> Lis
         for k in range(2 + int(torch.randint(0, 2, (1,), generator=g))):
             x, y = torch.randint(0, 80, (1,), generator=g).item(), torch.randint(0, 50, (1,), generator=g).item()
             w, h = torch.randint(16, 40, (2,), generator=g).tolist()
-            draw.rectangle([x, y, x + w - 1, y + h - 1], fill=tuple(torch.randint(120, 255, (3,), generator=g).tolist()))
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": 1 + 2 * (k % 2), "iscrowd": 0,
-                "bbox": [x, y, w, h], "area": w * h, "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
-            })
+            draw.rectangle(
+                [x, y, x + w - 1, y + h - 1], fill=tuple(torch.randint(120, 255, (3,), generator=g).tolist())
+            )
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": 1 + 2 * (k % 2),
+                    "iscrowd": 0,
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
+                }
+            )
         name = f"{image_id:04d}.png"
         image.save(folder / "images" / name)
         images.append({"id": image_id, "file_name": name, "width": 128, "height": 96})
@@ -85,8 +131,14 @@ def launcher(nproc: int = 1, nnodes: int = 1, node_rank: int = 0, port: Optional
     else:
         # Every launcher here runs on the rendezvous host: node 0 serves the rendezvous store, node 1
         # only connects (each would otherwise try to serve it first).
-        command += [f"--nnodes={nnodes}", f"--node_rank={node_rank}", "--rdzv_backend=c10d",
-                    f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=tiny", f"--rdzv_conf=is_host={int(node_rank == 0)}"]
+        command += [
+            f"--nnodes={nnodes}",
+            f"--node_rank={node_rank}",
+            "--rdzv_backend=c10d",
+            f"--rdzv_endpoint=127.0.0.1:{port}",
+            "--rdzv_id=tiny",
+            f"--rdzv_conf=is_host={int(node_rank == 0)}",
+        ]
     return command + ["tools/train_net.py"]
 
 

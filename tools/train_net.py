@@ -9,6 +9,7 @@ r"""Train a detector from a config (the original's tools/train_net.py command li
 Restarting the same command continues from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler,
 GradScaler, iteration and data order). SOLVER.IMS_PER_BATCH is the batch over all processes.
 """
+
 import argparse
 import logging
 import os
@@ -18,10 +19,10 @@ import torch
 
 from maskrcnn_benchmark.config import CfgNode
 from maskrcnn_benchmark.data import make_data_loader
-from maskrcnn_benchmark.engine.compile import COMPILE_HELP, maybe_compile, with_compile_flag
-from maskrcnn_benchmark.engine.distributed_model import wrap_distributed
 from maskrcnn_benchmark.engine.cli import add_common_arguments, load_config, setup_run, take_trailing_flags
+from maskrcnn_benchmark.engine.compile import COMPILE_HELP, maybe_compile, with_compile_flag
 from maskrcnn_benchmark.engine.distributed_init import init_distributed
+from maskrcnn_benchmark.engine.distributed_model import wrap_distributed
 from maskrcnn_benchmark.engine.evaluation import run_test
 from maskrcnn_benchmark.engine.rng_state import seed_everything
 from maskrcnn_benchmark.engine.trainer import do_train
@@ -49,7 +50,9 @@ def train(cfg: CfgNode, local_rank: int, distributed: bool):
     output_dir = cfg.OUTPUT_DIR
     # Checkpoints hold the bare model's keys (no DDP "module." prefix), loadable anywhere.
     bare_model = model.module if distributed else model
-    checkpointer = DetectronCheckpointer(cfg, bare_model, optimizer, scheduler, output_dir, save_to_disk=get_rank() == 0)
+    checkpointer = DetectronCheckpointer(
+        cfg, bare_model, optimizer, scheduler, output_dir, save_to_disk=get_rank() == 0
+    )
     if checkpointer.has_checkpoint():
         # Resuming this OUTPUT_DIR: model, optimizer state, iteration, GradScaler, generators; the
         # schedule (learning rates, steps, weight decay...) is the config's, which config.yml records.
@@ -59,12 +62,15 @@ def train(cfg: CfgNode, local_rank: int, distributed: bool):
         if changes:
             logging.getLogger("maskrcnn_benchmark.trainer").warning(
                 "Resuming at iteration %d with the config's schedule, which differs from the checkpoint's:\n  %s",
-                arguments["iteration"], "\n  ".join(changes),
+                arguments["iteration"],
+                "\n  ".join(changes),
             )
         if arguments["iteration"] >= cfg.SOLVER.MAX_ITER:
             logging.getLogger("maskrcnn_benchmark.trainer").warning(
                 "The checkpoint is at iteration %d and SOLVER.MAX_ITER is %d: nothing left to train "
-                "(raise SOLVER.MAX_ITER to train longer).", arguments["iteration"], cfg.SOLVER.MAX_ITER,
+                "(raise SOLVER.MAX_ITER to train longer).",
+                arguments["iteration"],
+                cfg.SOLVER.MAX_ITER,
             )
     else:
         # Starting: MODEL.WEIGHT only initialises the model. The original also restored the
@@ -79,8 +85,17 @@ def train(cfg: CfgNode, local_rank: int, distributed: bool):
     if cfg.SOLVER.TEST_PERIOD > 0:
         data_loader_val = make_data_loader(cfg, is_train=False, is_distributed=distributed)
     do_train(
-        cfg, model, data_loader, data_loader_val, optimizer, scheduler, checkpointer, device,
-        cfg.SOLVER.CHECKPOINT_PERIOD, cfg.SOLVER.TEST_PERIOD, arguments,
+        cfg,
+        model,
+        data_loader,
+        data_loader_val,
+        optimizer,
+        scheduler,
+        checkpointer,
+        device,
+        cfg.SOLVER.CHECKPOINT_PERIOD,
+        cfg.SOLVER.TEST_PERIOD,
+        arguments,
     )
     return model
 

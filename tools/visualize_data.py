@@ -10,6 +10,7 @@ DATASETS.TEST (--test) entry are drawn; DATASETS.REGISTER_COCO entries are regis
 random augmentations are seeded with SEED, so a command draws the same pictures every time. Writes
 DIR/<dataset>_<index>.png and prints the boxes that are degenerate or leave the image.
 """
+
 import argparse
 import os
 from typing import List, Optional, Sequence

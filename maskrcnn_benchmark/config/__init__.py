@@ -7,6 +7,7 @@ Typical use, as in the original library:
     cfg.merge_from_list(["MODEL.DEVICE", "cpu"])
     cfg.freeze()
 """
+
 from .config_file import ConfigFileError, ConfigValueError
 from .config_node import CfgNode, ConfigKeyError
 from .defaults import _C as cfg

@@ -6,6 +6,7 @@ anchor settings that do not match the FPN levels...) otherwise fails deep in the
 trains silently wrong. tools/ call it through engine/cli.load_config; library users meet the
 model and data parts through build_detection_model and make_data_loader.
 """
+
 import logging
 import os
 from numbers import Number
@@ -62,8 +63,12 @@ def check_input(cfg: Any) -> None:
     for split in ("TRAIN", "TEST"):
         max_key, max_size = f"INPUT.MAX_SIZE_{split}", getattr(i, f"MAX_SIZE_{split}")
         largest_min = max(_seq(getattr(i, f"MIN_SIZE_{split}")))
-        _require(isinstance(max_size, Number) and max_size >= largest_min, max_key, max_size,
-                 f"it caps the longer image side and must be >= INPUT.MIN_SIZE_{split} ({largest_min})")
+        _require(
+            isinstance(max_size, Number) and max_size >= largest_min,
+            max_key,
+            max_size,
+            f"it caps the longer image side and must be >= INPUT.MIN_SIZE_{split} ({largest_min})",
+        )
     for key in ("PIXEL_MEAN", "PIXEL_STD"):
         value = getattr(i, key)
         _require(len(_seq(value)) == 3, f"INPUT.{key}", value, "give 3 values, one per colour channel")
@@ -84,25 +89,47 @@ def _check_anchors(cfg: Any) -> None:
         _positive_ints("MODEL.RETINANET.ANCHOR_SIZES", r.ANCHOR_SIZES)
         _positive_ints("MODEL.RETINANET.ASPECT_RATIOS", r.ASPECT_RATIOS)
         _positive_ints("MODEL.RETINANET.ANCHOR_STRIDES", r.ANCHOR_STRIDES)
-        _require(len(r.ANCHOR_STRIDES) == FPN_RPN_LEVELS, "MODEL.RETINANET.ANCHOR_STRIDES", r.ANCHOR_STRIDES,
-                 f"give one stride per FPN level ({FPN_RPN_LEVELS}: P3-P7)")
-        _require(len(r.ANCHOR_SIZES) == len(r.ANCHOR_STRIDES), "MODEL.RETINANET.ANCHOR_SIZES", r.ANCHOR_SIZES,
-                 f"give one size per ANCHOR_STRIDES entry ({len(r.ANCHOR_STRIDES)})")
+        _require(
+            len(r.ANCHOR_STRIDES) == FPN_RPN_LEVELS,
+            "MODEL.RETINANET.ANCHOR_STRIDES",
+            r.ANCHOR_STRIDES,
+            f"give one stride per FPN level ({FPN_RPN_LEVELS}: P3-P7)",
+        )
+        _require(
+            len(r.ANCHOR_SIZES) == len(r.ANCHOR_STRIDES),
+            "MODEL.RETINANET.ANCHOR_SIZES",
+            r.ANCHOR_SIZES,
+            f"give one size per ANCHOR_STRIDES entry ({len(r.ANCHOR_STRIDES)})",
+        )
         return
     _positive_ints("MODEL.RPN.ANCHOR_SIZES", rpn.ANCHOR_SIZES)
     _positive_ints("MODEL.RPN.ASPECT_RATIOS", rpn.ASPECT_RATIOS)
     _positive_ints("MODEL.RPN.ANCHOR_STRIDE", rpn.ANCHOR_STRIDE)
     fpn = body.endswith("-FPN")
-    _require(rpn.USE_FPN == fpn, "MODEL.RPN.USE_FPN", rpn.USE_FPN,
-             f"it must be {fpn} for MODEL.BACKBONE.CONV_BODY {body!r}")
+    _require(
+        rpn.USE_FPN == fpn, "MODEL.RPN.USE_FPN", rpn.USE_FPN, f"it must be {fpn} for MODEL.BACKBONE.CONV_BODY {body!r}"
+    )
     if fpn:
-        _require(len(rpn.ANCHOR_STRIDE) == FPN_RPN_LEVELS, "MODEL.RPN.ANCHOR_STRIDE", rpn.ANCHOR_STRIDE,
-                 f"{body} has {FPN_RPN_LEVELS} feature levels (P2-P6): give one stride per level, e.g. (4, 8, 16, 32, 64)")
-        _require(len(rpn.ANCHOR_SIZES) == FPN_RPN_LEVELS, "MODEL.RPN.ANCHOR_SIZES", rpn.ANCHOR_SIZES,
-                 f"{body} has {FPN_RPN_LEVELS} feature levels (P2-P6): give one size per level, e.g. (32, 64, 128, 256, 512)")
+        _require(
+            len(rpn.ANCHOR_STRIDE) == FPN_RPN_LEVELS,
+            "MODEL.RPN.ANCHOR_STRIDE",
+            rpn.ANCHOR_STRIDE,
+            f"{body} has {FPN_RPN_LEVELS} feature levels (P2-P6): give one stride per level, e.g. (4, 8, 16, 32, 64)",
+        )
+        _require(
+            len(rpn.ANCHOR_SIZES) == FPN_RPN_LEVELS,
+            "MODEL.RPN.ANCHOR_SIZES",
+            rpn.ANCHOR_SIZES,
+            f"{body} has {FPN_RPN_LEVELS} feature levels (P2-P6): give one size per level, "
+            "e.g. (32, 64, 128, 256, 512)",
+        )
     else:
-        _require(len(rpn.ANCHOR_STRIDE) == 1, "MODEL.RPN.ANCHOR_STRIDE", rpn.ANCHOR_STRIDE,
-                 f"{body} has one feature map: give one stride, e.g. (16,)")
+        _require(
+            len(rpn.ANCHOR_STRIDE) == 1,
+            "MODEL.RPN.ANCHOR_STRIDE",
+            rpn.ANCHOR_STRIDE,
+            f"{body} has one feature map: give one stride, e.g. (16,)",
+        )
 
 
 def _check_heads(cfg: Any) -> None:
@@ -112,38 +139,69 @@ def _check_heads(cfg: Any) -> None:
         return
     for key in ("FG_IOU_THRESHOLD", "BG_IOU_THRESHOLD", "NMS_THRESH"):
         _in_range(f"MODEL.RPN.{key}", getattr(m.RPN, key), 0.0, 1.0)
-    _require(m.RPN.BG_IOU_THRESHOLD <= m.RPN.FG_IOU_THRESHOLD, "MODEL.RPN.BG_IOU_THRESHOLD", m.RPN.BG_IOU_THRESHOLD,
-             f"it must be <= MODEL.RPN.FG_IOU_THRESHOLD ({m.RPN.FG_IOU_THRESHOLD})")
+    _require(
+        m.RPN.BG_IOU_THRESHOLD <= m.RPN.FG_IOU_THRESHOLD,
+        "MODEL.RPN.BG_IOU_THRESHOLD",
+        m.RPN.BG_IOU_THRESHOLD,
+        f"it must be <= MODEL.RPN.FG_IOU_THRESHOLD ({m.RPN.FG_IOU_THRESHOLD})",
+    )
     _in_range("MODEL.RPN.POSITIVE_FRACTION", m.RPN.POSITIVE_FRACTION, 0.0, 1.0, low_open=True)
-    for key in ("BATCH_SIZE_PER_IMAGE", "PRE_NMS_TOP_N_TRAIN", "PRE_NMS_TOP_N_TEST", "POST_NMS_TOP_N_TRAIN",
-                "POST_NMS_TOP_N_TEST", "FPN_POST_NMS_TOP_N_TRAIN", "FPN_POST_NMS_TOP_N_TEST"):
+    for key in (
+        "BATCH_SIZE_PER_IMAGE",
+        "PRE_NMS_TOP_N_TRAIN",
+        "PRE_NMS_TOP_N_TEST",
+        "POST_NMS_TOP_N_TRAIN",
+        "POST_NMS_TOP_N_TEST",
+        "FPN_POST_NMS_TOP_N_TRAIN",
+        "FPN_POST_NMS_TOP_N_TEST",
+    ):
         _at_least(f"MODEL.RPN.{key}", getattr(m.RPN, key), 1)
     if m.RPN_ONLY:
         return
-    _at_least("MODEL.ROI_BOX_HEAD.NUM_CLASSES", m.ROI_BOX_HEAD.NUM_CLASSES, 2,
-              " (categories + background: 2 for one category)")
+    _at_least(
+        "MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+        m.ROI_BOX_HEAD.NUM_CLASSES,
+        2,
+        " (categories + background: 2 for one category)",
+    )
     h = m.ROI_HEADS
     for key in ("FG_IOU_THRESHOLD", "BG_IOU_THRESHOLD", "NMS", "SCORE_THRESH"):
         _in_range(f"MODEL.ROI_HEADS.{key}", getattr(h, key), 0.0, 1.0)
-    _require(h.BG_IOU_THRESHOLD <= h.FG_IOU_THRESHOLD, "MODEL.ROI_HEADS.BG_IOU_THRESHOLD", h.BG_IOU_THRESHOLD,
-             f"it must be <= MODEL.ROI_HEADS.FG_IOU_THRESHOLD ({h.FG_IOU_THRESHOLD})")
+    _require(
+        h.BG_IOU_THRESHOLD <= h.FG_IOU_THRESHOLD,
+        "MODEL.ROI_HEADS.BG_IOU_THRESHOLD",
+        h.BG_IOU_THRESHOLD,
+        f"it must be <= MODEL.ROI_HEADS.FG_IOU_THRESHOLD ({h.FG_IOU_THRESHOLD})",
+    )
     _in_range("MODEL.ROI_HEADS.POSITIVE_FRACTION", h.POSITIVE_FRACTION, 0.0, 1.0, low_open=True)
     _at_least("MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", h.BATCH_SIZE_PER_IMAGE, 1)
     _at_least("MODEL.ROI_HEADS.DETECTIONS_PER_IMG", h.DETECTIONS_PER_IMG, 1)
-    _require(h.USE_FPN == fpn, "MODEL.ROI_HEADS.USE_FPN", h.USE_FPN,
-             f"it must be {fpn} for MODEL.BACKBONE.CONV_BODY {cfg.MODEL.BACKBONE.CONV_BODY!r}")
-    heads = ["ROI_BOX_HEAD"] + (["ROI_MASK_HEAD"] if m.MASK_ON else []) + (["ROI_KEYPOINT_HEAD"] if m.KEYPOINT_ON else [])
+    _require(
+        h.USE_FPN == fpn,
+        "MODEL.ROI_HEADS.USE_FPN",
+        h.USE_FPN,
+        f"it must be {fpn} for MODEL.BACKBONE.CONV_BODY {cfg.MODEL.BACKBONE.CONV_BODY!r}",
+    )
+    heads = (
+        ["ROI_BOX_HEAD"] + (["ROI_MASK_HEAD"] if m.MASK_ON else []) + (["ROI_KEYPOINT_HEAD"] if m.KEYPOINT_ON else [])
+    )
     levels = FPN_POOLER_LEVELS if fpn else 1
     for head in heads:
         node = getattr(m, head)
         _positive_ints(f"MODEL.{head}.POOLER_SCALES", node.POOLER_SCALES)
-        _require(len(node.POOLER_SCALES) == levels, f"MODEL.{head}.POOLER_SCALES", node.POOLER_SCALES,
-                 f"give one scale per pooled feature level ({levels}" +
-                 (": P2-P5, e.g. (0.25, 0.125, 0.0625, 0.03125))" if fpn else ", e.g. (0.0625,))"))
+        _require(
+            len(node.POOLER_SCALES) == levels,
+            f"MODEL.{head}.POOLER_SCALES",
+            node.POOLER_SCALES,
+            f"give one scale per pooled feature level ({levels}"
+            + (": P2-P5, e.g. (0.25, 0.125, 0.0625, 0.03125))" if fpn else ", e.g. (0.0625,))"),
+        )
         _at_least(f"MODEL.{head}.POOLER_RESOLUTION", node.POOLER_RESOLUTION, 1)
         _at_least(f"MODEL.{head}.POOLER_SAMPLING_RATIO", node.POOLER_SAMPLING_RATIO, 0, " (0 = adaptive)")
     if m.KEYPOINT_ON:
-        _at_least("MODEL.ROI_KEYPOINT_HEAD.NUM_CLASSES", m.ROI_KEYPOINT_HEAD.NUM_CLASSES, 1, " (keypoints per instance)")
+        _at_least(
+            "MODEL.ROI_KEYPOINT_HEAD.NUM_CLASSES", m.ROI_KEYPOINT_HEAD.NUM_CLASSES, 1, " (keypoints per instance)"
+        )
 
 
 def check_runtime(cfg: Any) -> None:
@@ -162,11 +220,15 @@ def check_runtime(cfg: Any) -> None:
                 f"line (and use a CPU-sized config, e.g. configs/cpu/)."
             )
         count = torch.cuda.device_count()
-        _require(parsed.index is None or parsed.index < count, "MODEL.DEVICE", device,
-                 f"this machine has {count} GPU(s): use cuda:0 .. cuda:{count - 1}")
+        _require(
+            parsed.index is None or parsed.index < count,
+            "MODEL.DEVICE",
+            device,
+            f"this machine has {count} GPU(s): use cuda:0 .. cuda:{count - 1}",
+        )
     from ..engine.precision import AUTOCAST_DTYPES
 
-    hint = " (\"half\" is float16)" if cfg.DTYPE == "half" else ""
+    hint = ' ("half" is float16)' if cfg.DTYPE == "half" else ""
     _require(cfg.DTYPE in AUTOCAST_DTYPES, "DTYPE", cfg.DTYPE, f"use one of {sorted(AUTOCAST_DTYPES)}{hint}")
 
 
@@ -187,16 +249,24 @@ def check_solver(cfg: Any) -> None:
     _at_least("SOLVER.WEIGHT_DECAY_BIAS", s.WEIGHT_DECAY_BIAS, 0)
     _require(s.GAMMA > 0, "SOLVER.GAMMA", s.GAMMA, "it must be > 0 (the LR is multiplied by it at each step)")
     steps = list(s.STEPS)
-    _require(all(isinstance(v, Number) and v > 0 for v in steps), "SOLVER.STEPS", s.STEPS,
-             "every step must be a positive iteration")
-    _require(all(a < b for a, b in zip(steps, steps[1:])), "SOLVER.STEPS", s.STEPS,
-             "the iterations must be increasing")
+    _require(
+        all(isinstance(v, Number) and v > 0 for v in steps),
+        "SOLVER.STEPS",
+        s.STEPS,
+        "every step must be a positive iteration",
+    )
+    _require(all(a < b for a, b in zip(steps, steps[1:])), "SOLVER.STEPS", s.STEPS, "the iterations must be increasing")
     if steps and steps[-1] > s.MAX_ITER:
         # Not an error: a short trial run (SOLVER.MAX_ITER 2 on a full config) is common and harmless.
-        logger.warning("SOLVER.STEPS %s go beyond SOLVER.MAX_ITER (%d): the learning rate decays at %s only",
-                       tuple(steps), s.MAX_ITER, tuple(v for v in steps if v <= s.MAX_ITER) or "no step")
-    _require(s.WARMUP_METHOD in WARMUP_METHODS, "SOLVER.WARMUP_METHOD", s.WARMUP_METHOD,
-             f"use one of {list(WARMUP_METHODS)}")
+        logger.warning(
+            "SOLVER.STEPS %s go beyond SOLVER.MAX_ITER (%d): the learning rate decays at %s only",
+            tuple(steps),
+            s.MAX_ITER,
+            tuple(v for v in steps if v <= s.MAX_ITER) or "no step",
+        )
+    _require(
+        s.WARMUP_METHOD in WARMUP_METHODS, "SOLVER.WARMUP_METHOD", s.WARMUP_METHOD, f"use one of {list(WARMUP_METHODS)}"
+    )
     _in_range("SOLVER.WARMUP_FACTOR", s.WARMUP_FACTOR, 0.0, 1.0, low_open=True)
     _at_least("SOLVER.WARMUP_ITERS", s.WARMUP_ITERS, 0, " (0 = no warm-up)")
     _at_least("SOLVER.CHECKPOINT_PERIOD", s.CHECKPOINT_PERIOD, 0, " (0 = only the final checkpoint)")
@@ -216,15 +286,27 @@ def check_ddp(cfg: Any) -> None:
     from ..engine.distributed_model import COMPRESSION_HOOKS
 
     d = cfg.SOLVER.DDP
-    _require(d.GRADIENT_COMPRESSION in COMPRESSION_HOOKS, "SOLVER.DDP.GRADIENT_COMPRESSION", d.GRADIENT_COMPRESSION,
-             f"use one of {list(COMPRESSION_HOOKS)}")
-    _require(isinstance(d.BUCKET_CAP_MB, Number) and d.BUCKET_CAP_MB > 0, "SOLVER.DDP.BUCKET_CAP_MB", d.BUCKET_CAP_MB,
-             "it must be > 0 (MiB of gradients per all-reduce; torch's default is 25)")
+    _require(
+        d.GRADIENT_COMPRESSION in COMPRESSION_HOOKS,
+        "SOLVER.DDP.GRADIENT_COMPRESSION",
+        d.GRADIENT_COMPRESSION,
+        f"use one of {list(COMPRESSION_HOOKS)}",
+    )
+    _require(
+        isinstance(d.BUCKET_CAP_MB, Number) and d.BUCKET_CAP_MB > 0,
+        "SOLVER.DDP.BUCKET_CAP_MB",
+        d.BUCKET_CAP_MB,
+        "it must be > 0 (MiB of gradients per all-reduce; torch's default is 25)",
+    )
     # Both on contradict each other: a static graph says the set of parameters with gradients never
     # changes (DDP finds the unused ones once by itself), searching every iteration says it does.
-    _require(not (d.STATIC_GRAPH and d.FIND_UNUSED_PARAMETERS), "SOLVER.DDP.FIND_UNUSED_PARAMETERS",
-             d.FIND_UNUSED_PARAMETERS, "it needs SOLVER.DDP.STATIC_GRAPH False (a static graph finds unused "
-             "parameters once by itself; set one of the two False)")
+    _require(
+        not (d.STATIC_GRAPH and d.FIND_UNUSED_PARAMETERS),
+        "SOLVER.DDP.FIND_UNUSED_PARAMETERS",
+        d.FIND_UNUSED_PARAMETERS,
+        "it needs SOLVER.DDP.STATIC_GRAPH False (a static graph finds unused "
+        "parameters once by itself; set one of the two False)",
+    )
 
 
 def check_compile(cfg: Any) -> None:
@@ -240,12 +322,19 @@ def check_compile(cfg: Any) -> None:
 
     backends = torch._dynamo.list_backends(exclude_tags=())
     _require(c.BACKEND in backends, "MODEL.COMPILE.BACKEND", c.BACKEND, f"use one of {backends}")
-    _require(c.MODE == "default" or c.BACKEND == "inductor", "MODEL.COMPILE.MODE", c.MODE,
-             f"modes are the inductor backend's: use \"default\" with MODEL.COMPILE.BACKEND {c.BACKEND!r}")
+    _require(
+        c.MODE == "default" or c.BACKEND == "inductor",
+        "MODEL.COMPILE.MODE",
+        c.MODE,
+        f'modes are the inductor backend\'s: use "default" with MODEL.COMPILE.BACKEND {c.BACKEND!r}',
+    )
     if c.MODE == "reduce-overhead" and torch.device(cfg.MODEL.DEVICE).type != "cuda":
         # Not an error: inductor skips CUDA graphs off the GPU, so it runs like "default".
-        logger.warning("MODEL.COMPILE.MODE reduce-overhead records CUDA graphs, which MODEL.DEVICE %s does not "
-                       "use: it runs like \"default\"", cfg.MODEL.DEVICE)
+        logger.warning(
+            "MODEL.COMPILE.MODE reduce-overhead records CUDA graphs, which MODEL.DEVICE %s does not "
+            'use: it runs like "default"',
+            cfg.MODEL.DEVICE,
+        )
 
 
 def check_output_dir(cfg: Any) -> None:
@@ -265,7 +354,12 @@ def check_output_dir(cfg: Any) -> None:
 
 
 CHECKS: Sequence[Callable[[Any], None]] = (
-    check_runtime, check_input, check_model, check_solver, check_compile, check_output_dir,
+    check_runtime,
+    check_input,
+    check_model,
+    check_solver,
+    check_compile,
+    check_output_dir,
 )
 
 

@@ -1,6 +1,7 @@
 """Read a YAML config file into a dict, with an error naming the file and saying what is wrong for
 anything that is not a mapping of keys to values (missing file, directory, binary file, invalid
 YAML, an empty file, a list or a scalar at the top level, a key given twice)."""
+
 import os
 from typing import Any, Dict
 

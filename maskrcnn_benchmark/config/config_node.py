@@ -6,6 +6,7 @@ caught yacs' errors keeps working). A file that is not a YAML mapping raises `Co
 value of the wrong type `ConfigValueError` (both ValueErrors, as yacs' type errors), naming the file
 (or the command line), and the key and the value.
 """
+
 import difflib
 from typing import Any, Iterable, List
 
@@ -133,9 +134,7 @@ class CfgNode(_YacsCfgNode):
         """Merge KEY VALUE pairs (command-line style); unknown keys raise ConfigKeyError."""
         cfg_list = list(cfg_list)
         if len(cfg_list) % 2 != 0:
-            raise ValueError(
-                f"config overrides must be KEY VALUE pairs, got an odd number of items: {cfg_list}"
-            )
+            raise ValueError(f"config overrides must be KEY VALUE pairs, got an odd number of items: {cfg_list}")
         for full_key, value in zip(cfg_list[0::2], cfg_list[1::2]):
             node = self
             parts = str(full_key).split(".")
@@ -147,9 +146,7 @@ class CfgNode(_YacsCfgNode):
                 node = node[part]
             else:
                 if isinstance(node, _YacsCfgNode):
-                    raise ConfigKeyError(
-                        f"command-line override: '{full_key}' is a group of keys, not a single key"
-                    )
+                    raise ConfigKeyError(f"command-line override: '{full_key}' is a group of keys, not a single key")
                 self._check_value(str(full_key), value, "command-line override")
         try:
             super().merge_from_list(cfg_list)

@@ -8,6 +8,7 @@ ADDED_KEYS at the bottom. Tuples are written as tuples; YAML files may give them
 Conventions: image sizes are in pixels; PIXEL_MEAN/PIXEL_STD are in the BGR 0-255 space when
 TO_BGR255 is True (the Caffe2/Detectron convention); NUM_CLASSES counts the background class.
 """
+
 import os
 
 from .config_node import CfgNode as CN

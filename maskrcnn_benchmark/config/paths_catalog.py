@@ -10,6 +10,7 @@ the URLs of the published Detectron weights (used by MODEL.WEIGHT "catalog://...
 
 Users may point cfg.PATHS_CATALOG at a copy of this file of their own.
 """
+
 import copy
 import os
 from typing import Any, Dict, Tuple
@@ -51,7 +52,10 @@ def _voc(data_dir: str, split: str) -> Dict[str, str]:
 
 def _cityscapes(split: str, mode: str, mini: int = 0) -> Dict[str, Any]:
     attrs: Dict[str, Any] = {
-        "img_dir": "cityscapes/leftImg8bit", "ann_dir": "cityscapes/gtFine", "split": split, "mode": mode,
+        "img_dir": "cityscapes/leftImg8bit",
+        "ann_dir": "cityscapes/gtFine",
+        "split": split,
+        "mode": mode,
     }
     if mini:
         attrs["mini"] = mini
@@ -66,16 +70,12 @@ class DatasetCatalog:
         "coco_2014_train": _coco("coco/train2014", "coco/annotations/instances_train2014.json"),
         "coco_2014_val": _coco("coco/val2014", "coco/annotations/instances_val2014.json"),
         "coco_2014_minival": _coco("coco/val2014", "coco/annotations/instances_minival2014.json"),
-        "coco_2014_valminusminival": _coco(
-            "coco/val2014", "coco/annotations/instances_valminusminival2014.json"
-        ),
+        "coco_2014_valminusminival": _coco("coco/val2014", "coco/annotations/instances_valminusminival2014.json"),
         "keypoints_coco_2017_train": _coco("coco/train2017", "coco/annotations/person_keypoints_train2017.json"),
         "keypoints_coco_2017_val": _coco("coco/val2017", "coco/annotations/person_keypoints_val2017.json"),
         "keypoints_coco_2014_train": _coco("coco/train2014", "coco/annotations/person_keypoints_train2014.json"),
         "keypoints_coco_2014_val": _coco("coco/val2014", "coco/annotations/person_keypoints_val2014.json"),
-        "keypoints_coco_2014_minival": _coco(
-            "coco/val2014", "coco/annotations/person_keypoints_minival2014.json"
-        ),
+        "keypoints_coco_2014_minival": _coco("coco/val2014", "coco/annotations/person_keypoints_minival2014.json"),
         "keypoints_coco_2014_valminusminival": _coco(
             "coco/val2014", "coco/annotations/person_keypoints_valminusminival2014.json"
         ),
@@ -108,6 +108,7 @@ class DatasetCatalog:
         "cityscapes_mask_instance_val": _cityscapes("val", "mask"),
         "cityscapes_mask_instance_minival": _cityscapes("val", "mask", mini=10),
     }
+
     @staticmethod
     def data_dir() -> str:
         """The data folder as an absolute path ($MASKRCNN_DATASETS overrides DATA_DIR)."""
@@ -185,7 +186,7 @@ class ModelCatalog:
 
     @staticmethod
     def get_c2_imagenet_pretrained(name: str) -> str:
-        key = name[len("ImageNetPretrained/"):]
+        key = name[len("ImageNetPretrained/") :]
         if key not in ModelCatalog.C2_IMAGENET_MODELS:
             raise RuntimeError(
                 f"model not present in the catalog: {name!r}; known: {sorted(ModelCatalog.C2_IMAGENET_MODELS)}"
@@ -195,7 +196,7 @@ class ModelCatalog:
     @staticmethod
     def get_c2_detectron_12_2017_baselines(name: str) -> str:
         # URL layout: <prefix>/<model id>/12_2017_baselines/<model name>.yaml.<signature>/<suffix>
-        key = name[len("Caffe2Detectron/COCO/"):]
+        key = name[len("Caffe2Detectron/COCO/") :]
         if key not in ModelCatalog.C2_DETECTRON_MODELS:
             raise RuntimeError(
                 f"model not present in the catalog: {name!r}; known: {sorted(ModelCatalog.C2_DETECTRON_MODELS)}"

@@ -11,6 +11,7 @@ loading any data, so the batches of iterations N, N+1, ... are exactly those of 
 The random augmentation of each training sample is seeded from (SEED, rank, iteration, position in
 the batch) (data/seeded.py), so it is the same too, whatever DATALOADER.NUM_WORKERS is.
 """
+
 import bisect
 import logging
 import os
@@ -34,8 +35,13 @@ logger = logging.getLogger(__name__)
 SHUFFLE_SEED = 0  # the same on every process, so that their shards of each epoch do not overlap
 
 # Constructor arguments of the catalog factories that name files or folders.
-_PATH_ARGS = {"ann_file": "annotation file", "root": "image folder", "data_dir": "data folder",
-              "img_dir": "image folder", "ann_dir": "annotation folder"}
+_PATH_ARGS = {
+    "ann_file": "annotation file",
+    "root": "image folder",
+    "data_dir": "data folder",
+    "img_dir": "image folder",
+    "ann_dir": "annotation folder",
+}
 
 
 def _catalog_data_dir(dataset_catalog: Any) -> str:
@@ -220,21 +226,33 @@ def make_data_loader(
     data_loaders = []
     for dataset in datasets:
         logger.info(
-            "%s: %d image(s), %d per batch in this process", getattr(dataset, "name", dataset_list),
-            len(dataset), images_per_gpu,
+            "%s: %d image(s), %d per batch in this process",
+            getattr(dataset, "name", dataset_list),
+            len(dataset),
+            images_per_gpu,
         )
         sampler = make_data_sampler(dataset, shuffle, is_distributed)
         # Training: the augmentation of each sample is seeded from (SEED, rank, iteration, position),
         # not from the loading process's stream, so resuming or changing NUM_WORKERS keeps the batches.
         seed = augmentation_seed(cfg) if is_train else None
         batch_sampler = make_batch_data_sampler(
-            dataset, sampler, aspect_grouping, images_per_gpu, num_iters, start_iter,
-            seed=seed, rank=get_rank() if is_distributed else 0,
+            dataset,
+            sampler,
+            aspect_grouping,
+            images_per_gpu,
+            num_iters,
+            start_iter,
+            seed=seed,
+            rank=get_rank() if is_distributed else 0,
         )
-        data_loaders.append(DataLoader(
-            SeededDataset(dataset) if is_train else dataset, num_workers=cfg.DATALOADER.NUM_WORKERS,
-            batch_sampler=batch_sampler, collate_fn=collator,
-        ))
+        data_loaders.append(
+            DataLoader(
+                SeededDataset(dataset) if is_train else dataset,
+                num_workers=cfg.DATALOADER.NUM_WORKERS,
+                batch_sampler=batch_sampler,
+                collate_fn=collator,
+            )
+        )
     if is_train or is_for_period:
         assert len(data_loaders) == 1, "training builds one (possibly concatenated) dataset"
         return data_loaders[0]

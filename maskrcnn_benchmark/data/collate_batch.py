@@ -1,4 +1,5 @@
 """Batch collation: pad images into one tensor, keep targets and indices as tuples."""
+
 from typing import Sequence, Tuple
 
 from ..structures.image_list import ImageList, to_image_list

@@ -10,6 +10,7 @@ For COCO-style datasets (anything with `json_category_id_to_contiguous_id`):
 
 Mismatches raise ValueError saying what to set, instead of failing deep in the losses.
 """
+
 from typing import Any, List, Sequence, Tuple
 
 
@@ -66,8 +67,10 @@ def _category_difference(a: Any, b: Any) -> str:
     cats_a, cats_b = dict(getattr(a, "categories", {}) or {}), dict(getattr(b, "categories", {}) or {})
     for cat_id in sorted(set(cats_a) | set(cats_b)):
         if cats_a.get(cat_id) != cats_b.get(cat_id):
-            return (f"category id {cat_id} is {cats_a.get(cat_id)!r} in {_name(a)!r} "
-                    f"but {cats_b.get(cat_id)!r} in {_name(b)!r}")
+            return (
+                f"category id {cat_id} is {cats_a.get(cat_id)!r} in {_name(a)!r} "
+                f"but {cats_b.get(cat_id)!r} in {_name(b)!r}"
+            )
     return "their category id maps differ"
 
 
@@ -79,8 +82,9 @@ def check_datasets_match_model(cfg: Any, datasets: Sequence[Any]) -> None:
             _check_one(cfg, part)
         first = parts[0] if parts else None
         for part in parts[1:]:
-            same = (part.json_category_id_to_contiguous_id == first.json_category_id_to_contiguous_id
-                    and getattr(part, "categories", None) == getattr(first, "categories", None))
+            same = part.json_category_id_to_contiguous_id == first.json_category_id_to_contiguous_id and getattr(
+                part, "categories", None
+            ) == getattr(first, "categories", None)
             if not same:
                 raise ValueError(
                     f"datasets {_name(first)!r} and {_name(part)!r} are used together but have different "

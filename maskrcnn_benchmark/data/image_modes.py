@@ -9,6 +9,7 @@ becomes almost white. Here:
 - every other mode (L, 1, P, LA, RGBA, CMYK, YCbCr...) uses PIL's conversion.
 A multi-frame image (GIF, TIFF) gives its current frame (the first one after opening).
 """
+
 import numpy as np
 from PIL import Image
 

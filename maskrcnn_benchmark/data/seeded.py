@@ -8,6 +8,7 @@ uninterrupted run. Instead, the training batch sampler tags every index with a s
 generator from it while the sample is loaded and transformed, then puts them back as they were: the
 process that loads the sample (main or worker) keeps its own streams untouched.
 """
+
 import random
 from contextlib import contextmanager
 from typing import Any, Iterator, List
@@ -64,8 +65,10 @@ class SeededBatchSampler(IterationBasedBatchSampler):
 
     def __iter__(self) -> Iterator[List[SeededIndex]]:
         for iteration, batch in enumerate(super().__iter__(), start=self.start_iter):
-            yield [SeededIndex(index, sample_seed(self.base_seed, self.rank, iteration, position))
-                   for position, index in enumerate(batch)]
+            yield [
+                SeededIndex(index, sample_seed(self.base_seed, self.rank, iteration, position))
+                for position, index in enumerate(batch)
+            ]
 
 
 @contextmanager

@@ -12,6 +12,7 @@ built with TEST.BBOX_AUG.ENABLED so that its box head returns the unfiltered
 per-class boxes (`[N * C, 4]` with scores `[N * C]`). Masks and keypoints are not augmented.
 Box convention: legacy inclusive xyxy; a flip maps `x -> W - x - 1` (BoxList.transpose).
 """
+
 from typing import Any, Callable, List, Sequence, Tuple
 
 import torch
@@ -39,8 +40,9 @@ def _detect(
 
 
 def _view(cfg: CfgNode, min_size: int, max_size: int, hflip: bool) -> View:
-    transform = build_transforms(cfg, is_train=False, min_size=min_size, max_size=max_size,
-                                 horizontal_flip_prob=1.0 if hflip else 0.0)
+    transform = build_transforms(
+        cfg, is_train=False, min_size=min_size, max_size=max_size, horizontal_flip_prob=1.0 if hflip else 0.0
+    )
     return transform, hflip
 
 
@@ -76,8 +78,9 @@ class BoxTestTimeAugmentation:
             if aug.SCALE_H_FLIP:
                 views.append(_view(cfg, scale, aug.MAX_SIZE, hflip=True))
         post_processor = make_roi_box_post_processor(cfg)
-        return cls(views, cfg.DATALOADER.SIZE_DIVISIBILITY, post_processor.filter_results,
-                   cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES)
+        return cls(
+            views, cfg.DATALOADER.SIZE_DIVISIBILITY, post_processor.filter_results, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES
+        )
 
     def __call__(self, model: torch.nn.Module, images: Sequence[Any], device: Any) -> List[BoxList]:
         device = torch.device(device)

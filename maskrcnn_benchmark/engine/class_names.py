@@ -5,10 +5,12 @@ in cfg.OUTPUT_DIR (tools/train_net.py writes it there); otherwise a default that
 dataset: COCO's names for an 81-class model and ["__background", "person"] for a 2-class keypoint
 model (the layouts of the original's released models), else "class k".
 """
+
 import json
 import logging
 import os
 from typing import List, Optional, Sequence
+
 from ..config import CfgNode
 
 logger = logging.getLogger(__name__)
@@ -19,15 +21,87 @@ BACKGROUND = "__background"
 # The 80 COCO object categories in their contiguous order (json ids 1..90 with gaps, sorted), as the
 # original demo listed them.
 COCO_CATEGORIES: List[str] = [
-    BACKGROUND, "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse",
-    "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie",
-    "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
-    "skateboard", "surfboard", "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon",
-    "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut",
-    "cake", "chair", "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
-    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
-    "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
+    BACKGROUND,
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
 ]
 
 
@@ -56,10 +130,10 @@ def read_labels_file(path: str) -> Optional[List[str]]:
         with open(path) as f:
             labels = json.load(f)["labels"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        logger.warning("ignoring %s: not a {\"labels\": [...]} file (%s)", path, e)
+        logger.warning('ignoring %s: not a {"labels": [...]} file (%s)', path, e)
         return None
     if not isinstance(labels, list) or not all(isinstance(name, str) for name in labels):
-        logger.warning("ignoring %s: \"labels\" should be a list of strings", path)
+        logger.warning('ignoring %s: "labels" should be a list of strings', path)
         return None
     return labels
 
@@ -74,7 +148,9 @@ def _candidate_label_files(cfg: CfgNode, weights: Optional[str]) -> List[str]:
     return list(dict.fromkeys(files))  # the same folder once
 
 
-def resolve_class_names(cfg: CfgNode, weights: Optional[str] = None, class_names: Optional[Sequence[str]] = None) -> List[str]:
+def resolve_class_names(
+    cfg: CfgNode, weights: Optional[str] = None, class_names: Optional[Sequence[str]] = None
+) -> List[str]:
     """Class names by contiguous label, background first, exactly num_classes_of(cfg) long.
 
     An explicit `class_names` may include the background (num_classes names) or leave it out

@@ -1,5 +1,6 @@
 """What tools/train_net.py and tools/test_net.py do before the work: parse the command line, load
 and check the config, set up the output folder and the log."""
+
 import argparse
 import logging
 import os
@@ -19,10 +20,15 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """--config-file, --local_rank / --local-rank (torch.distributed.launch passes either; torchrun
     sets LOCAL_RANK instead) and the trailing KEY VALUE overrides."""
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
-    parser.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int,
-                        default=int(os.environ.get("LOCAL_RANK", 0)))
-    parser.add_argument("opts", help="Modify config options using the command-line (KEY VALUE pairs)",
-                        default=None, nargs=argparse.REMAINDER)
+    parser.add_argument(
+        "--local_rank", "--local-rank", dest="local_rank", type=int, default=int(os.environ.get("LOCAL_RANK", 0))
+    )
+    parser.add_argument(
+        "opts",
+        help="Modify config options using the command-line (KEY VALUE pairs)",
+        default=None,
+        nargs=argparse.REMAINDER,
+    )
 
 
 def take_trailing_flags(args: argparse.Namespace, *flags: str) -> None:

@@ -22,6 +22,7 @@ uncompiled model and checkpoints load either way. Compile the model once built a
 works in train() and eval(), under autocast and inside DDP. Copies (copy.deepcopy, pickling) are
 uncompiled, as with torch's nn.Module.compile.
 """
+
 import copy
 import logging
 from typing import Any, Dict, List, Optional
@@ -35,8 +36,10 @@ logger = logging.getLogger(__name__)
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # MODEL.COMPILE.DYNAMIC -> torch.compile's `dynamic` ("auto": None, torch's automatic dynamic shapes).
 DYNAMIC = {"auto": None, "true": True, "false": False}
-COMPILE_HELP = ("torch.compile the model's backbone, RPN head and RoI head layers (sets MODEL.COMPILE.ENABLED True; "
-                "the first iterations take longer)")
+COMPILE_HELP = (
+    "torch.compile the model's backbone, RPN head and RoI head layers (sets MODEL.COMPILE.ENABLED True; "
+    "the first iterations take longer)"
+)
 
 
 class _PooledInput(nn.Module):
@@ -85,16 +88,18 @@ def compile_detector(
     if mode not in MODES:
         raise ValueError(f"torch.compile mode {mode!r} is not known; use one of {list(MODES)}")
     if mode != "default" and backend != "inductor":
-        raise ValueError(f"torch.compile mode {mode!r} is the inductor backend's; backend {backend!r} takes \"default\"")
+        raise ValueError(f'torch.compile mode {mode!r} is the inductor backend\'s; backend {backend!r} takes "default"')
     options: Dict[str, Any] = {"fullgraph": True, "dynamic": dynamic, "backend": backend}
     if backend == "inductor":
         options["mode"] = mode
     regions: List[str] = []
     seen = set()  # C4 Mask R-CNN shares one feature extractor between the box and mask heads
     parts = [("backbone", model.backbone), ("rpn.head", getattr(model.rpn, "head", None))]
-    for name, head in (model.roi_heads.items() if model.roi_heads else ()):
-        parts += [(f"roi_heads.{name}.feature_extractor", head.feature_extractor),
-                  (f"roi_heads.{name}.predictor", head.predictor)]
+    for name, head in model.roi_heads.items() if model.roi_heads else ():
+        parts += [
+            (f"roi_heads.{name}.feature_extractor", head.feature_extractor),
+            (f"roi_heads.{name}.predictor", head.predictor),
+        ]
     for name, module in parts:
         if module is not None and id(module) not in seen:
             seen.add(id(module))

@@ -6,6 +6,7 @@ LossGuard. If instead the run stops as diverging, the unconfirmed file is delete
 `last_checkpoint` still names the previous confirmed checkpoint, so rerunning the same command (with,
 say, a lower SOLVER.BASE_LR) resumes from weights that were still fine.
 """
+
 import logging
 import os
 from typing import Any, Optional

@@ -1,5 +1,6 @@
 """Joining the process group of a distributed run (torch.distributed.launch, torchrun) with
 collective timeouts that notice a stopped process."""
+
 import datetime
 import os
 from typing import Optional
@@ -44,9 +45,7 @@ def init_distributed(device: str, local_rank: int, dist_timeout: Optional[float]
         backend = "gloo"
     timeout_s = collective_timeout_s(global_cfg.DIST_TIMEOUT if dist_timeout is None else dist_timeout, backend)
     if not dist.is_initialized():
-        dist.init_process_group(
-            backend=backend, init_method="env://", timeout=datetime.timedelta(seconds=timeout_s)
-        )
+        dist.init_process_group(backend=backend, init_method="env://", timeout=datetime.timedelta(seconds=timeout_s))
     liveness.start(timeout_s)
     liveness.install_failure_report()
     return True

@@ -14,6 +14,7 @@ holding the bare model (`ddp.module`). The defaults are tuned for speed:
 - optional gradient compression (GRADIENT_COMPRESSION "fp16" / "bf16"): buckets are all-reduced in
   16 bits, halving the bytes sent, for runs whose gradients travel over a slow link.
 """
+
 import inspect
 import logging
 from typing import Any, Callable, Dict, Optional
@@ -97,7 +98,9 @@ def wrap_distributed(model: torch.nn.Module, cfg, local_rank: int) -> Distribute
     hook = COMPRESSION_HOOKS[compression]
     if hook is not None:
         ddp.register_comm_hook(state=None, hook=hook)  # state None: the default process group
-    logger.info("DistributedDataParallel: %s, gradient compression %s",
-                ", ".join(f"{k}={v}" for k, v in options.items() if k not in ("device_ids", "output_device")),
-                compression)
+    logger.info(
+        "DistributedDataParallel: %s, gradient compression %s",
+        ", ".join(f"{k}={v}" for k, v in options.items() if k not in ("device_ids", "output_device")),
+        compression,
+    )
     return ddp

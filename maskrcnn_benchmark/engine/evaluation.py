@@ -1,4 +1,5 @@
 """Evaluating a model on every test dataset of a config (the original's run_test)."""
+
 import os
 from typing import Tuple
 
@@ -37,11 +38,20 @@ def run_test(cfg: CfgNode, model: torch.nn.Module, distributed: bool, output_dir
     bbox_aug = BoxTestTimeAugmentation.from_config(cfg) if cfg.TEST.BBOX_AUG.ENABLED else None
     results = []
     for name, folder, loader in zip(names, folders, loaders):
-        results.append(inference(
-            model, loader, dataset_name=name, iou_types=iou_types_of(cfg),
-            box_only=box_only_of(cfg), bbox_aug=bbox_aug,
-            device=cfg.MODEL.DEVICE, expected_results=cfg.TEST.EXPECTED_RESULTS,
-            expected_results_sigma_tol=cfg.TEST.EXPECTED_RESULTS_SIGMA_TOL, output_folder=folder,
-            per_class_ap=cfg.TEST.PER_CLASS_AP, autocast_dtype=autocast_dtype(cfg),
-        ))  # every process leaves inference() together, once the main one evaluated
+        results.append(
+            inference(
+                model,
+                loader,
+                dataset_name=name,
+                iou_types=iou_types_of(cfg),
+                box_only=box_only_of(cfg),
+                bbox_aug=bbox_aug,
+                device=cfg.MODEL.DEVICE,
+                expected_results=cfg.TEST.EXPECTED_RESULTS,
+                expected_results_sigma_tol=cfg.TEST.EXPECTED_RESULTS_SIGMA_TOL,
+                output_folder=folder,
+                per_class_ap=cfg.TEST.PER_CLASS_AP,
+                autocast_dtype=autocast_dtype(cfg),
+            )
+        )  # every process leaves inference() together, once the main one evaluated
     return results

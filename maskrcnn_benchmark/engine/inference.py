@@ -3,6 +3,7 @@
 Predictions are BoxLists in the network's input size (one per dataset index); the evaluation
 resizes them to the original image sizes.
 """
+
 import datetime
 import logging
 import os
@@ -100,9 +101,7 @@ def compute_on_dataset(
     return results_dict
 
 
-def _accumulate_predictions_from_multiple_gpus(
-    predictions_per_gpu: Dict[int, BoxList]
-) -> Optional[List[BoxList]]:
+def _accumulate_predictions_from_multiple_gpus(predictions_per_gpu: Dict[int, BoxList]) -> Optional[List[BoxList]]:
     """Merge the {index: BoxList} dicts of all processes into one list in dataset order (main
     process only; None elsewhere). Warns when the gathered indices are not 0..N-1, because the
     evaluation pairs the i-th prediction with dataset index i."""

@@ -2,12 +2,14 @@
 
 Two signs count: a loss that is NaN or infinite, and a total loss larger than
 SOLVER.DIVERGENCE_RATIO times the run's reference loss. The reference is the median total loss of the
-run's first `REFERENCE_ITERS` batches (before that, the median of the batches so far); it is saved in every checkpoint, so a resumed run keeps
-the reference of the run it continues. A diverging run typically goes 2 -> 1e3 -> 1e21 -> NaN
-within a few iterations: waiting for the NaN would let exploded weights into the checkpoints.
+run's first `REFERENCE_ITERS` batches (before that, the median of the batches so far); it is saved in
+every checkpoint, so a resumed run keeps the reference of the run it continues. A diverging run
+typically goes 2 -> 1e3 -> 1e21 -> NaN within a few iterations: waiting for the NaN would let exploded
+weights into the checkpoints.
 
 The losses checked are the ones averaged over all processes, so every process stops together.
 """
+
 import math
 import statistics
 from typing import Dict, List, Optional, Union
@@ -50,7 +52,12 @@ class LossGuard:
         if reference is None and self._first:
             reference = statistics.median(self._first)
         # (A reference <= 0 cannot scale: detection losses are positive, stand-in models' may not be.)
-        if reference is not None and reference > 0 and self.divergence_ratio > 0 and total > self.divergence_ratio * reference:
+        if (
+            reference is not None
+            and reference > 0
+            and self.divergence_ratio > 0
+            and total > self.divergence_ratio * reference
+        ):
             raise NonFiniteLossError(
                 f"Loss is diverging at iteration {iteration}: {total:.4g} > SOLVER.DIVERGENCE_RATIO "
                 f"({self.divergence_ratio:g}) x the run's reference loss {reference:.4g} (the median of "

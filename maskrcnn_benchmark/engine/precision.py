@@ -1,9 +1,11 @@
 """Mixed precision: which autocast dtype a config (cfg.DTYPE) or a caller asks for, and the matching
 autocast context. Shared by training, evaluation and the predictor."""
+
 import contextlib
 from typing import ContextManager, Optional, Union
 
 import torch
+
 from ..config import CfgNode
 
 # cfg.DTYPE values -> autocast dtype (None: plain float32, no autocast).

@@ -18,6 +18,7 @@ score, with "scores", "labels" (contiguous ids; names in predictor.class_names) 
 predicts them, "mask" (pasted at image size: bool [N, 1, H, W], or uint8 0..255 probabilities when
 mask_threshold < 0) and "keypoints" (PersonKeypoints in image pixels, with "logits" scores).
 """
+
 import logging
 import math
 import warnings
@@ -40,8 +41,8 @@ from ..utils.checkpoint import DetectronCheckpointer, WeightsCoverageError
 from ..utils.visualization import vis_keypoints  # noqa: F401  (the original module exported it)
 from .class_names import COCO_CATEGORIES, resolve_class_names
 from .compile import maybe_compile
-from .predictor_inputs import check_image, to_rgb_pil
 from .precision import autocast, autocast_dtype
+from .predictor_inputs import check_image, to_rgb_pil
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +79,15 @@ class Predictor:
     """
 
     def __init__(
-        self, cfg, weights: Optional[str] = None, class_names: Optional[Sequence[str]] = None,
-        device: Union[None, str, torch.device] = None, score_threshold: float = 0.0,
-        mask_threshold: float = 0.5, batch_size: Optional[int] = None, allow_random_weights: bool = False,
+        self,
+        cfg,
+        weights: Optional[str] = None,
+        class_names: Optional[Sequence[str]] = None,
+        device: Union[None, str, torch.device] = None,
+        score_threshold: float = 0.0,
+        mask_threshold: float = 0.5,
+        batch_size: Optional[int] = None,
+        allow_random_weights: bool = False,
     ):
         self.cfg = cfg.clone()
         self.device = torch.device(device if device is not None else cfg.MODEL.DEVICE)
@@ -104,12 +111,16 @@ class Predictor:
             result = checkpointer.last_load_result
             if result is not None and not result.complete:
                 logger.warning(
-                    "Predictor: %d model tensors were not loaded from %s and keep RANDOM values (allow_random_weights=True)",
-                    len(result.missing) + len(result.mismatched), self.weights,
+                    "Predictor: %d model tensors were not loaded from %s and keep RANDOM values "
+                    "(allow_random_weights=True)",
+                    len(result.missing) + len(result.mismatched),
+                    self.weights,
                 )
         else:
-            message = ("Predictor: no weights given (weights='' or MODEL.WEIGHT empty): the model keeps its RANDOM "
-                       "initialisation and its predictions are meaningless")
+            message = (
+                "Predictor: no weights given (weights='' or MODEL.WEIGHT empty): the model keeps its RANDOM "
+                "initialisation and its predictions are meaningless"
+            )
             logger.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         self.class_names = resolve_class_names(self.cfg, self.weights, class_names)
@@ -140,7 +151,7 @@ class Predictor:
         results: List[Optional[BoxList]] = [None] * len(batch)
         for indices in groups.values():
             for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
+                chunk = indices[start : start + self.batch_size]
                 outputs = self._predict_batch([to_rgb_pil(batch[i], names[i]) for i in chunk])
                 for index, output in zip(chunk, outputs):
                     results[index] = output
@@ -212,11 +223,18 @@ class COCODemo:
     CATEGORIES = COCO_CATEGORIES
 
     def __init__(
-        self, cfg, confidence_threshold: float = 0.7, show_mask_heatmaps: bool = False, masks_per_dim: int = 2,
-        min_image_size: int = 224, weight_loading: Optional[str] = None,
+        self,
+        cfg,
+        confidence_threshold: float = 0.7,
+        show_mask_heatmaps: bool = False,
+        masks_per_dim: int = 2,
+        min_image_size: int = 224,
+        weight_loading: Optional[str] = None,
     ):
         self.predictor = Predictor(
-            cfg, weights=weight_loading or default_weights(cfg), score_threshold=0.0,
+            cfg,
+            weights=weight_loading or default_weights(cfg),
+            score_threshold=0.0,
             mask_threshold=-1 if show_mask_heatmaps else 0.5,
         )
         self.cfg = self.predictor.cfg
@@ -226,7 +244,7 @@ class COCODemo:
         self.CATEGORIES = self.predictor.class_names
         self.min_image_size = min_image_size
         self.transforms = self.build_transform()
-        self.palette = torch.tensor([2 ** 25 - 1, 2 ** 15 - 1, 2 ** 21 - 1])
+        self.palette = torch.tensor([2**25 - 1, 2**15 - 1, 2**21 - 1])
         self.cpu_device = torch.device("cpu")
         self.confidence_threshold = confidence_threshold
         self.show_mask_heatmaps = show_mask_heatmaps

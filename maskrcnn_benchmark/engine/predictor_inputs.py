@@ -9,6 +9,7 @@ Accepted (anything else is a ValueError naming the image and what was expected):
 Every input goes through the same PIL image and then the dataset's test transform, so a prediction
 does not depend on which of these types held the pixels (float tensors are rounded to 8 bits).
 """
+
 import os
 from typing import Any, Tuple
 
@@ -66,7 +67,9 @@ def check_image(image: Any, name: str = "image") -> Tuple[int, int]:
             low, high = pixels.min().item(), pixels.max().item()
             if low < 0.0 or high > 1.0:
                 raise _fail(
-                    name, image, f"float tensors hold values in 0..1, these range {low:g}..{high:g}; "
+                    name,
+                    image,
+                    f"float tensors hold values in 0..1, these range {low:g}..{high:g}; "
                     f"divide 0..255 values by 255 or pass a uint8 tensor",
                 )
         elif image.dtype != torch.uint8:

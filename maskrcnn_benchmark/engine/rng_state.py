@@ -1,6 +1,7 @@
 """The random state of every process: seeded at the start of a run, and saved in checkpoints so that
 a resumed run continues exactly as an uninterrupted one (box samplers and proposal shuffles draw from
 torch's and Python's generators; each process of a distributed run has streams of its own)."""
+
 import logging
 import os
 import random
@@ -65,5 +66,7 @@ def restore_rng_state(arguments: Dict[str, Any]) -> None:
         logger.warning(
             "The checkpoint holds the random state of %d process(es), this run has %d: the random streams "
             "(sampling, augmentation) restart from SEED, so the resumed run is not bit-identical to an "
-            "uninterrupted one.", saved, get_world_size(),
+            "uninterrupted one.",
+            saved,
+            get_world_size(),
         )

@@ -6,6 +6,7 @@ batches (each loss divided by k) before stepping, so the data loader yields k ba
 The learning-rate scheduler steps once per iteration, after the optimizer (iteration 0 runs at
 BASE_LR * WARMUP_FACTOR, as in the original).
 """
+
 import datetime
 import json
 import logging
@@ -81,20 +82,28 @@ class _MetricsWriter:
 
 def _validate(cfg: CfgNode, model, data_loader_val, device, iteration: int, logger, writer: _MetricsWriter) -> None:
     """COCO evaluation of the current model on the validation loader(s); back in train mode after."""
-    from .inference import inference  # imported here: evaluation pulls in pycocotools
     from .evaluation import box_only_of, iou_types_of
+    from .inference import inference  # imported here: evaluation pulls in pycocotools
 
     loaders = data_loader_val if isinstance(data_loader_val, (list, tuple)) else [data_loader_val]
     model_to_eval = getattr(model, "module", model)
     for k, loader in enumerate(loaders):
         result = inference(
-            model_to_eval, loader, dataset_name=f"[Validation {k}]" if len(loaders) > 1 else "[Validation]",
-            iou_types=iou_types_of(cfg), box_only=box_only_of(cfg), device=device,
-            expected_results=(), output_folder=None, autocast_dtype=autocast_dtype(cfg),
+            model_to_eval,
+            loader,
+            dataset_name=f"[Validation {k}]" if len(loaders) > 1 else "[Validation]",
+            iou_types=iou_types_of(cfg),
+            box_only=box_only_of(cfg),
+            device=device,
+            expected_results=(),
+            output_folder=None,
+            autocast_dtype=autocast_dtype(cfg),
         )
         if result is not None and is_main_process():
             results = result[0].results
-            flat = {f"val/{task}/{metric}": float(v) for task, metrics in results.items() for metric, v in metrics.items()}
+            flat = {
+                f"val/{task}/{metric}": float(v) for task, metrics in results.items() for metric, v in metrics.items()
+            }
             writer.write(iteration, flat)
             logger.info("Validation at iteration %d: %s", iteration, flat)
     model.train()
@@ -104,8 +113,15 @@ class _TrainingRun:
     """The state of one training run and its named steps: forward and backward of one iteration's
     micro-batches, the optimizer step, the log line, checkpoints."""
 
-    def __init__(self, cfg: CfgNode, model: torch.nn.Module, optimizer: torch.optim.Optimizer, checkpointer,
-                 device: torch.device, arguments: Dict[str, Any]):
+    def __init__(
+        self,
+        cfg: CfgNode,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        checkpointer,
+        device: torch.device,
+        arguments: Dict[str, Any],
+    ):
         self.model, self.optimizer, self.device, self.arguments = model, optimizer, device, arguments
         self.accumulate = max(int(cfg.SOLVER.ACCUMULATE_GRAD_ITERS), 1)
         self.clip_norm = float(cfg.SOLVER.CLIP_GRAD_NORM)
@@ -134,7 +150,7 @@ class _TrainingRun:
             targets = [t.to(self.device) for t in targets]
             # DDP: all-reduce the gradients once per iteration, on the last micro-batch.
             sync = micro == self.accumulate - 1 or not hasattr(self.model, "no_sync")
-            with (nullcontext() if sync else self.model.no_sync()):
+            with nullcontext() if sync else self.model.no_sync():
                 with autocast(self.device.type, self.amp_dtype):
                     loss_dict = self.model(images, targets)
                 losses = sum(loss.float() for loss in loss_dict.values())
@@ -169,8 +185,15 @@ class _TrainingRun:
             scheduler.step()
         return grad_norm
 
-    def record(self, iteration: int, max_iter: int, loss_sums: Dict[str, float], batch_time: float,
-               data_time: float, grad_norm: Optional[torch.Tensor]) -> None:
+    def record(
+        self,
+        iteration: int,
+        max_iter: int,
+        loss_sums: Dict[str, float],
+        batch_time: float,
+        data_time: float,
+        grad_norm: Optional[torch.Tensor],
+    ) -> None:
         """Update the meters; every LOG_PERIOD iterations (and at the end) log them and write metrics."""
         meters = self.meters
         meters.update(loss=sum(loss_sums.values()), **loss_sums)
@@ -183,10 +206,15 @@ class _TrainingRun:
         lr = self.optimizer.param_groups[0]["lr"]
         memory_mb = torch.cuda.max_memory_allocated() / 1024.0 / 1024.0 if self.device.type == "cuda" else 0.0
         self.logger.info(
-            meters.delimiter.join([
-                f"eta: {datetime.timedelta(seconds=int(eta_seconds))}", f"iter: {iteration}", str(meters),
-                f"lr: {lr:.6f}", f"max mem: {memory_mb:.0f}",
-            ])
+            meters.delimiter.join(
+                [
+                    f"eta: {datetime.timedelta(seconds=int(eta_seconds))}",
+                    f"iter: {iteration}",
+                    str(meters),
+                    f"lr: {lr:.6f}",
+                    f"max mem: {memory_mb:.0f}",
+                ]
+            )
         )
         values = {name: meter.median for name, meter in meters.meters.items()}
         self.writer.write(iteration, {**values, "lr": lr, "eta_seconds": eta_seconds, "max_mem_mb": memory_mb})
@@ -205,11 +233,13 @@ class _TrainingRun:
             self.checkpoints.confirm()
 
     def save_final(self, max_iter: int) -> None:
-        """"model_final"; no later loss checks the last step's weights, so finite ones are taken as healthy."""
+        """ "model_final"; no later loss checks the last step's weights, so finite ones are taken as healthy."""
         healthy = all_finite(self.params)
         self.save("model_final", confirmed=healthy)
         if not healthy:
-            raise _stopped(NonFiniteLossError(f"The weights are not finite after iteration {max_iter}."), self.checkpoints)
+            raise _stopped(
+                NonFiniteLossError(f"The weights are not finite after iteration {max_iter}."), self.checkpoints
+            )
 
 
 def do_train(
@@ -269,9 +299,7 @@ def do_train(
     run.writer.close()
     total_time = time.time() - start_training_time
     done = max(max_iter - start_iter, 1)
-    logger.info(
-        "Total training time: %s (%.4f s / it)", datetime.timedelta(seconds=int(total_time)), total_time / done
-    )
+    logger.info("Total training time: %s (%.4f s / it)", datetime.timedelta(seconds=int(total_time)), total_time / done)
 
 
 def _stopped(error: NonFiniteLossError, checkpoints: ConfirmedCheckpoints) -> NonFiniteLossError:
@@ -279,7 +307,8 @@ def _stopped(error: NonFiniteLossError, checkpoints: ConfirmedCheckpoints) -> No
     resume_from = checkpoints.discard()
     where = (
         f"it resumes from {resume_from}, the last checkpoint whose weights still gave healthy losses"
-        if resume_from else "no checkpoint had proved healthy yet, so it starts from the beginning"
+        if resume_from
+        else "no checkpoint had proved healthy yet, so it starts from the beginning"
     )
     return NonFiniteLossError(
         f"{error} Training stopped before this step was applied. Lower SOLVER.BASE_LR (or lengthen "

@@ -1,5 +1,6 @@
 """Helpers shared by :mod:`.roi_align` and :mod:`.roi_pool`: the list-of-boxes -> rois conversion and
 the argument checks of their fake kernels (the C++ counterparts are in csrc/roi_common.h)."""
+
 from typing import Sequence
 
 import torch
@@ -21,16 +22,16 @@ def torchvision_kernel_for(input: Tensor) -> bool:
 
 def convert_boxes_to_roi_format(boxes: Sequence[Tensor]) -> Tensor:
     """List of per-image ``[L_i, 4]`` boxes -> ``[sum L_i, 5]`` rois with the image index first."""
-    rois = [
-        torch.cat([torch.full_like(b[:, :1], i), b], dim=1) for i, b in enumerate(boxes)
-    ]
+    rois = [torch.cat([torch.full_like(b[:, :1], i), b], dim=1) for i, b in enumerate(boxes)]
     return torch.cat(rois, dim=0)
 
 
 def check_rois(rois: Tensor, device: torch.device, fn: str) -> None:
     torch._check(
         rois.dim() == 2 and rois.shape[1] == 5,
-        lambda: f"{fn}: rois must be a 2-D tensor [K, 5] of (batch_index, x1, y1, x2, y2), got shape {tuple(rois.shape)}",
+        lambda: (
+            f"{fn}: rois must be a 2-D tensor [K, 5] of (batch_index, x1, y1, x2, y2), got shape {tuple(rois.shape)}"
+        ),
     )
     torch._check(rois.dtype.is_floating_point, lambda: f"{fn}: rois must have a floating-point dtype, got {rois.dtype}")
     torch._check(

@@ -1,4 +1,5 @@
 """FrozenBatchNorm2d: batch norm with fixed statistics and affine parameters."""
+
 import torch
 from torch import nn
 
@@ -27,12 +28,11 @@ class FrozenBatchNorm2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale, shift = self.scale_and_shift()
         # One fused kernel: shift + x * scale.
-        return torch.addcmul(
-            shift.to(x.dtype).view(1, -1, 1, 1), x, scale.to(x.dtype).view(1, -1, 1, 1)
-        )
+        return torch.addcmul(shift.to(x.dtype).view(1, -1, 1, 1), x, scale.to(x.dtype).view(1, -1, 1, 1))
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         # Checkpoints of an nn.BatchNorm2d (e.g. torchvision's) also hold num_batches_tracked.
         state_dict.pop(prefix + "num_batches_tracked", None)
         super()._load_from_state_dict(

@@ -4,6 +4,7 @@ The original subclassed these to survive inputs with zero elements (zero RoIs), 
 could not convolve. Today's torch handles empty batches itself, so these are the torch modules
 under the original names; they stay so that code importing them keeps working.
 """
+
 from typing import Optional, Sequence, Union
 
 import torch

@@ -8,6 +8,7 @@
 
 NMS semantics: docs/CONVENTIONS.md#nms
 """
+
 from __future__ import annotations
 
 import torch
@@ -51,13 +52,15 @@ def _check_boxes_scores(op: str, dets: Tensor, scores: Tensor) -> None:
     torch._check(scores.dim() == 1, lambda: f"{op}: scores must have shape [N], got {list(scores.shape)}")
     torch._check(
         dets.shape[0] == scores.shape[0],
-        lambda: f"{op}: dets and scores must have the same length, got {dets.shape[0]} boxes "
-        f"and {scores.shape[0]} scores",
+        lambda: (
+            f"{op}: dets and scores must have the same length, got {dets.shape[0]} boxes and {scores.shape[0]} scores"
+        ),
     )
     torch._check(
         dets.device == scores.device,
-        lambda: f"{op}: dets and scores must be on the same device, got dets on {dets.device} "
-        f"and scores on {scores.device}",
+        lambda: (
+            f"{op}: dets and scores must be on the same device, got dets on {dets.device} and scores on {scores.device}"
+        ),
     )
     torch._check(
         dets.dtype.is_floating_point,
@@ -87,13 +90,16 @@ def _batched_nms_fake(dets: Tensor, scores: Tensor, idxs: Tensor, iou_threshold:
     torch._check(idxs.dim() == 1, lambda: f"batched_nms: idxs must have shape [N], got {list(idxs.shape)}")
     torch._check(
         idxs.shape[0] == dets.shape[0],
-        lambda: f"batched_nms: idxs and dets must have the same length, got {idxs.shape[0]} idxs "
-        f"and {dets.shape[0]} boxes",
+        lambda: (
+            f"batched_nms: idxs and dets must have the same length, got {idxs.shape[0]} idxs and {dets.shape[0]} boxes"
+        ),
     )
     torch._check(
         idxs.device == dets.device,
-        lambda: f"batched_nms: idxs and dets must be on the same device, got idxs on {idxs.device} "
-        f"and dets on {dets.device}",
+        lambda: (
+            f"batched_nms: idxs and dets must be on the same device, got idxs on {idxs.device} "
+            f"and dets on {dets.device}"
+        ),
     )
     torch._check(
         not idxs.dtype.is_floating_point and not idxs.dtype.is_complex,
@@ -106,4 +112,3 @@ FAKE_KERNELS = {
     "maskrcnn_benchmark::nms": _nms_fake,
     "maskrcnn_benchmark::batched_nms": _batched_nms_fake,
 }
-

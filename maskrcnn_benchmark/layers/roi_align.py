@@ -21,6 +21,7 @@ gradient, so its own gradient is the forward) and defines their fake kernels (re
 On CUDA, ``roi_align`` runs torchvision's kernel (faster there, same function; see
 ``_roi_common.TORCHVISION_KERNELS_ON_CUDA``); the op above stays available.
 """
+
 from typing import List, Tuple, Union
 
 import torch
@@ -30,7 +31,10 @@ from torch.nn.modules.utils import _pair
 
 from maskrcnn_benchmark import _C  # noqa: F401  (registers torch.ops.maskrcnn_benchmark.*)
 from maskrcnn_benchmark.layers._roi_common import (
-    check_backward_args, check_forward_args, convert_boxes_to_roi_format, torchvision_kernel_for,
+    check_backward_args,
+    check_forward_args,
+    convert_boxes_to_roi_format,
+    torchvision_kernel_for,
 )
 
 __all__ = ["roi_align", "ROIAlign"]
@@ -137,7 +141,17 @@ def _forward_backward(ctx, grad):
     spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned = ctx.params
     batch_size, channels, height, width = ctx.input_shape
     grad_input = _ops.roi_align_backward(
-        grad, rois, spatial_scale, pooled_height, pooled_width, batch_size, channels, height, width, sampling_ratio, aligned
+        grad,
+        rois,
+        spatial_scale,
+        pooled_height,
+        pooled_width,
+        batch_size,
+        channels,
+        height,
+        width,
+        sampling_ratio,
+        aligned,
     )
     return grad_input, None, None, None, None, None, None
 

@@ -14,6 +14,7 @@ CUDA implementation; this one also runs on the CPU.
 On CUDA, ``roi_pool`` runs torchvision's kernel (faster there, same function; see
 ``_roi_common.TORCHVISION_KERNELS_ON_CUDA``); the op above stays available.
 """
+
 from typing import List, Tuple, Union
 
 import torch
@@ -23,7 +24,10 @@ from torch.nn.modules.utils import _pair
 
 from maskrcnn_benchmark import _C  # noqa: F401  (registers torch.ops.maskrcnn_benchmark.*)
 from maskrcnn_benchmark.layers._roi_common import (
-    check_backward_args, check_forward_args, convert_boxes_to_roi_format, torchvision_kernel_for,
+    check_backward_args,
+    check_forward_args,
+    convert_boxes_to_roi_format,
+    torchvision_kernel_for,
 )
 
 __all__ = ["roi_pool", "ROIPool"]
@@ -50,7 +54,9 @@ def roi_pool(
         rois = convert_boxes_to_roi_format(rois)
     output_h, output_w = _pair(output_size)
     if torchvision_kernel_for(input):
-        return torchvision.ops.roi_pool(input.float(), rois.float(), (output_h, output_w), float(spatial_scale)).to(input.dtype)
+        return torchvision.ops.roi_pool(input.float(), rois.float(), (output_h, output_w), float(spatial_scale)).to(
+            input.dtype
+        )
     output, _ = _ops.roi_pool_forward(input, rois, float(spatial_scale), int(output_h), int(output_w))
     return output
 

@@ -16,6 +16,7 @@ Logs are computed stably (``log p = -softplus(-x)``; the original clamped ``p`` 
 Targets below ``-1`` are ignored like ``-1``; targets above ``C`` make the row all-background (as in
 the original). float16/bfloat16 inputs are computed in float32 and returned in their dtype.
 """
+
 from __future__ import annotations
 
 import torch
@@ -61,13 +62,16 @@ def _check(op: str, logits: Tensor, targets: Tensor, num_classes: int) -> None:
     torch._check(targets.dim() == 1, lambda: f"{op}: targets must have shape [N], got {list(targets.shape)}")
     torch._check(
         not targets.dtype.is_floating_point and not targets.dtype.is_complex and targets.dtype != torch.bool,
-        lambda: f"{op}: targets must be an integer tensor (class ids, 0 = background, -1 = ignore), "
-        f"got {targets.dtype}",
+        lambda: (
+            f"{op}: targets must be an integer tensor (class ids, 0 = background, -1 = ignore), got {targets.dtype}"
+        ),
     )
     torch._check(
         targets.shape[0] == logits.shape[0],
-        lambda: f"{op}: targets and logits must have the same length N, got {targets.shape[0]} targets "
-        f"and {logits.shape[0]} rows of logits",
+        lambda: (
+            f"{op}: targets and logits must have the same length N, got {targets.shape[0]} targets "
+            f"and {logits.shape[0]} rows of logits"
+        ),
     )
     torch._check(
         num_classes == logits.shape[1],
@@ -75,8 +79,10 @@ def _check(op: str, logits: Tensor, targets: Tensor, num_classes: int) -> None:
     )
     torch._check(
         targets.device == logits.device,
-        lambda: f"{op}: targets and logits must be on the same device, got targets on {targets.device} "
-        f"and logits on {logits.device}",
+        lambda: (
+            f"{op}: targets and logits must be on the same device, got targets on {targets.device} "
+            f"and logits on {logits.device}"
+        ),
     )
 
 
@@ -91,8 +97,10 @@ def _backward_fake(
     _check("sigmoid_focal_loss_backward", logits, targets, num_classes)
     torch._check(
         d_losses.shape == logits.shape,
-        lambda: f"sigmoid_focal_loss_backward: d_losses must have the shape of logits {list(logits.shape)}, "
-        f"got {list(d_losses.shape)}",
+        lambda: (
+            f"sigmoid_focal_loss_backward: d_losses must have the shape of logits {list(logits.shape)}, "
+            f"got {list(d_losses.shape)}"
+        ),
     )
     return torch.empty_like(logits, memory_format=torch.contiguous_format)
 
@@ -124,4 +132,3 @@ FAKE_KERNELS = {
     "maskrcnn_benchmark::sigmoid_focal_loss_forward": _forward_fake,
     "maskrcnn_benchmark::sigmoid_focal_loss_backward": _backward_fake,
 }
-

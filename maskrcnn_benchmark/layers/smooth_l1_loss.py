@@ -1,4 +1,5 @@
 """Smooth L1 loss with the original's signature (beta defaults to 1/9, as the RPN uses)."""
+
 import torch
 
 

@@ -1,4 +1,5 @@
 """Sample a fixed-size, class-balanced subset of labelled anchors or proposals per image."""
+
 from typing import List, Tuple
 
 import torch

@@ -4,6 +4,7 @@ Legacy (Detectron) convention: widths are x2 - x1 + 1, the centre is x1 + 0.5 * 
 boxes end at centre + 0.5 * width - 1. Boxes are (x1, y1, x2, y2) tensors of shape [N, 4]; codes are
 (dx, dy, dw, dh) of shape [N, 4] (or [N, 4 * K] when decoding K boxes per reference).
 """
+
 import math
 from typing import Sequence
 

@@ -1,10 +1,10 @@
 """Small layer factories shared by heads and the FPN (the original's make_layers.py)."""
+
 from typing import Callable, Optional
 
 from torch import nn
 
 from ..layers.misc import Conv2d
-
 
 # MODEL.GROUP_NORM's defaults (a test keeps them equal): what a GroupNorm gets when the caller
 # passes no settings. Builders always pass the config's own.
@@ -111,8 +111,13 @@ def conv_with_kaiming_uniform(
 
     def make_conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1):
         conv = Conv2d(
-            in_channels, out_channels, kernel_size, stride=stride,
-            padding=dilation * (kernel_size - 1) // 2, dilation=dilation, bias=not use_gn,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=dilation * (kernel_size - 1) // 2,
+            dilation=dilation,
+            bias=not use_gn,
         )
         nn.init.kaiming_uniform_(conv.weight, a=1)
         if not use_gn:
@@ -120,5 +125,3 @@ def conv_with_kaiming_uniform(
         return _with_norm_and_relu(conv, out_channels, use_gn, use_relu, norm)
 
     return make_conv
-
-

@@ -1,4 +1,5 @@
 """Assign each prediction (anchor or proposal) to its best ground-truth box."""
+
 import torch
 
 

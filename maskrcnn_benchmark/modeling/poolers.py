@@ -4,6 +4,7 @@ Pooler.forward(x: per-level feature maps [N, C, H_l, W_l], boxes: one BoxList pe
 pixels) returns [K, C, R, R] features for the K boxes of all images, in image-then-box order. With
 several levels, each box is pooled from the level chosen by LevelMapper (the FPN paper's rule).
 """
+
 import math
 from typing import Sequence, Tuple, Union
 
@@ -39,7 +40,9 @@ class Pooler(nn.Module):
 
     def __init__(self, output_size: Union[int, Tuple[int, int]], scales: Sequence[float], sampling_ratio: int):
         super().__init__()
-        self.poolers = nn.ModuleList(ROIAlign(output_size, spatial_scale=s, sampling_ratio=sampling_ratio) for s in scales)
+        self.poolers = nn.ModuleList(
+            ROIAlign(output_size, spatial_scale=s, sampling_ratio=sampling_ratio) for s in scales
+        )
         self.output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
         # Levels are log2 of the strides: scale 1/4 -> level 2, ..., 1/32 -> level 5.
         lvl_min = -round(math.log2(scales[0]))
@@ -50,7 +53,10 @@ class Pooler(nn.Module):
         """[K, 5] rois (batch index, x1, y1, x2, y2)."""
         concat_boxes = cat([b.bbox for b in boxes], dim=0)
         ids = cat(
-            [torch.full((len(b), 1), i, dtype=concat_boxes.dtype, device=concat_boxes.device) for i, b in enumerate(boxes)],
+            [
+                torch.full((len(b), 1), i, dtype=concat_boxes.dtype, device=concat_boxes.device)
+                for i, b in enumerate(boxes)
+            ],
             dim=0,
         )
         return torch.cat([ids, concat_boxes], dim=1)
@@ -80,5 +86,3 @@ def make_pooler(cfg: CfgNode, head_name: str) -> Pooler:
         scales=head.POOLER_SCALES,
         sampling_ratio=head.POOLER_SAMPLING_RATIO,
     )
-
-

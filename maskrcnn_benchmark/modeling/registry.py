@@ -10,6 +10,7 @@ Register your own piece and select it from a config:
 
     # MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR: "MyExtractor"
 """
+
 from typing import Callable, Dict, Optional
 
 

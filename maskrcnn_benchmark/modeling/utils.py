@@ -6,6 +6,7 @@ device. The training and inference paths therefore read values on the host only 
 depends on the data, and do it through `host_values`, which also marks the read for profilers
 (benchmarks/syncs.py counts these marks, which a CPU profile would otherwise not show).
 """
+
 from typing import List, Sequence
 
 import torch

@@ -1,4 +1,5 @@
 """Optimizer and learning-rate schedule."""
+
 from .build import make_lr_scheduler, make_optimizer
 from .lr_scheduler import WarmupMultiStepLR
 

@@ -1,4 +1,5 @@
 """Optimizer and LR scheduler from the config (the original's semantics)."""
+
 import torch
 
 from ..config import CfgNode

@@ -1,4 +1,5 @@
 """WarmupMultiStepLR: step decay with a warm-up, stepped once per iteration (not per epoch)."""
+
 from bisect import bisect_right
 from typing import List, Sequence
 

@@ -7,6 +7,7 @@ values. So: take a snapshot of the freshly built (config) settings, load the che
 config's settings back, keep only the progress (iteration, momentum buffers), and recompute the
 learning rate of the current iteration. Every changed value is reported.
 """
+
 from typing import Any, Dict, List
 
 import torch

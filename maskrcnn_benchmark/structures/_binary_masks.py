@@ -2,6 +2,7 @@
 
 Also the size/box helpers shared by the polygon and SegmentationMask modules.
 """
+
 import numbers
 from typing import Any, List, Sequence, Tuple, Union
 

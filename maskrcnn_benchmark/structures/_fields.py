@@ -1,4 +1,5 @@
 """Named per-instance data attached to a structure (BoxList fields, Keypoints fields)."""
+
 from typing import Any, Dict, List
 
 

@@ -9,6 +9,7 @@ rasterised by pycocotools. It does the arithmetic for all polygons in one numpy 
 pycocotools every polygon and every instance in one call each, instead of a dozen small tensor ops
 per instance. (A box of zero width or height, which the original divided by, counts as 1 pixel.)
 """
+
 from typing import Sequence
 
 import numpy as np

@@ -3,6 +3,7 @@
 A polygon is a flat float32 tensor `[x0, y0, x1, y1, ...]` in the image's pixel coordinates (COCO
 convention: pycocotools rasterises it). An instance is a list of polygons (its parts).
 """
+
 from typing import Any, List, Sequence
 
 import numpy as np

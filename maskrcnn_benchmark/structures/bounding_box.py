@@ -8,6 +8,7 @@ Pixel conventions (the original's, kept on purpose; docs/CONVENTIONS.md#inclusiv
 - `transpose(FLIP_LEFT_RIGHT)` maps `x -> W - x - 1`, but `transpose(FLIP_TOP_BOTTOM)` maps
   `y -> H - y` (no -1; a quirk of the original that datasets and tests rely on).
 """
+
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import torch
@@ -59,13 +60,9 @@ class BoxList(FieldsMixin):
     def __init__(self, bbox: Any, image_size: Size, mode: str = "xyxy") -> None:
         bbox = _as_box_tensor(bbox)
         if bbox.ndimension() != 2:
-            raise ValueError(
-                "bbox should have 2 dimensions [N, 4], got shape {}".format(tuple(bbox.shape))
-            )
+            raise ValueError("bbox should have 2 dimensions [N, 4], got shape {}".format(tuple(bbox.shape)))
         if bbox.size(-1) != 4:
-            raise ValueError(
-                "last dimension of bbox should have a size of 4, got shape {}".format(tuple(bbox.shape))
-            )
+            raise ValueError("last dimension of bbox should have a size of 4, got shape {}".format(tuple(bbox.shape)))
         if mode not in _MODES:
             raise ValueError("mode should be 'xyxy' or 'xywh', got {!r}".format(mode))
 
@@ -91,9 +88,7 @@ class BoxList(FieldsMixin):
         if mode == "xyxy":
             bbox = torch.cat((xmin, ymin, xmax, ymax), dim=-1)
         else:
-            bbox = torch.cat(
-                (xmin, ymin, xmax - xmin + _TO_REMOVE, ymax - ymin + _TO_REMOVE), dim=-1
-            )
+            bbox = torch.cat((xmin, ymin, xmax - xmin + _TO_REMOVE, ymax - ymin + _TO_REMOVE), dim=-1)
         out = BoxList(bbox, self.size, mode=mode)
         out._copy_extra_fields(self)
         return out
@@ -137,9 +132,7 @@ class BoxList(FieldsMixin):
 
         ratio_width, ratio_height = ratios
         xmin, ymin, xmax, ymax = self._split_into_xyxy()
-        scaled = torch.cat(
-            (xmin * ratio_width, ymin * ratio_height, xmax * ratio_width, ymax * ratio_height), dim=-1
-        )
+        scaled = torch.cat((xmin * ratio_width, ymin * ratio_height, xmax * ratio_width, ymax * ratio_height), dim=-1)
         return self._with_fields(scaled, size, "xyxy", apply).convert(self.mode)
 
     def transpose(self, method: int) -> "BoxList":
@@ -156,9 +149,7 @@ class BoxList(FieldsMixin):
         else:
             flipped = (xmin, image_height - ymax, xmax, image_height - ymin)
         bbox = torch.cat(flipped, dim=-1)
-        return self._with_fields(bbox, self.size, "xyxy", lambda v: v.transpose(method)).convert(
-            self.mode
-        )
+        return self._with_fields(bbox, self.size, "xyxy", lambda v: v.transpose(method)).convert(self.mode)
 
     def crop(self, box: Any) -> "BoxList":
         """Crop to `box=(x1, y1, x2, y2)`: shift by (x1, y1), clamp to `[0, w] x [0, h]`.
@@ -196,9 +187,7 @@ class BoxList(FieldsMixin):
         if self.mode == "xyxy":
             self.bbox = torch.cat((xmin, ymin, xmax, ymax), dim=-1)
         else:
-            self.bbox = torch.cat(
-                (xmin, ymin, xmax - xmin + _TO_REMOVE, ymax - ymin + _TO_REMOVE), dim=-1
-            )
+            self.bbox = torch.cat((xmin, ymin, xmax - xmin + _TO_REMOVE, ymax - ymin + _TO_REMOVE), dim=-1)
         if remove_empty:
             keep = ((ymax > ymin) & (xmax > xmin)).squeeze(1)
             return self[keep]

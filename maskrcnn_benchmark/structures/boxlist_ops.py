@@ -3,6 +3,7 @@
 All use the original's inclusive-pixel convention: a box `(x1, y1, x2, y2)` is
 `(x2 - x1 + 1) x (y2 - y1 + 1)` pixels.
 """
+
 from typing import Any, List, Sequence
 
 import torch
@@ -22,9 +23,7 @@ def _compiled_nms():
     return nms
 
 
-def boxlist_nms(
-    boxlist: BoxList, nms_thresh: float, max_proposals: int = -1, score_field: str = "scores"
-) -> BoxList:
+def boxlist_nms(boxlist: BoxList, nms_thresh: float, max_proposals: int = -1, score_field: str = "scores") -> BoxList:
     """Greedy non-maximum suppression on the boxes of one BoxList (docs/CONVENTIONS.md#nms).
 
     Arguments:
@@ -74,9 +73,7 @@ def boxlist_iou(boxlist1: BoxList, boxlist2: BoxList) -> torch.Tensor:
     same image size (RuntimeError otherwise).
     """
     if tuple(boxlist1.size) != tuple(boxlist2.size):
-        raise RuntimeError(
-            "boxlists should have same image size, got {}, {}".format(boxlist1, boxlist2)
-        )
+        raise RuntimeError("boxlists should have same image size, got {}, {}".format(boxlist1, boxlist2))
     boxlist1 = boxlist1.convert("xyxy")
     boxlist2 = boxlist2.convert("xyxy")
     area1 = boxlist1.area()
@@ -136,14 +133,10 @@ def cat_boxlist(bboxes: Sequence[BoxList]) -> BoxList:
     for i, bbox in enumerate(bboxes[1:], start=1):
         if tuple(bbox.size) != size:
             raise ValueError(
-                "cat_boxlist: image sizes differ: element 0 has {}, element {} has {}".format(
-                    size, i, tuple(bbox.size)
-                )
+                "cat_boxlist: image sizes differ: element 0 has {}, element {} has {}".format(size, i, tuple(bbox.size))
             )
         if bbox.mode != mode:
-            raise ValueError(
-                "cat_boxlist: modes differ: element 0 is {}, element {} is {}".format(mode, i, bbox.mode)
-            )
+            raise ValueError("cat_boxlist: modes differ: element 0 is {}, element {} is {}".format(mode, i, bbox.mode))
         if set(bbox.fields()) != fields:
             raise ValueError(
                 "cat_boxlist: fields differ: element 0 has {}, element {} has {}".format(

@@ -1,4 +1,5 @@
 """`ImageList`: a zero-padded batch of images of different sizes plus each image's own size."""
+
 import math
 from typing import Any, Sequence, Union
 
@@ -63,9 +64,7 @@ def to_image_list(
             tensors = tensors[None]
         if tensors.dim() != 4:
             raise ValueError(
-                "to_image_list: a tensor should be [C, H, W] or [B, C, H, W], got shape {}".format(
-                    tuple(tensors.shape)
-                )
+                "to_image_list: a tensor should be [C, H, W] or [B, C, H, W], got shape {}".format(tuple(tensors.shape))
             )
         if size_divisible > 0:
             return _pad_batch(list(tensors.unbind(0)), size_divisible)

@@ -3,12 +3,12 @@
 `Keypoints.keypoints` is a float32 `[N, K, 3]` tensor of `(x, y, visibility)` in image pixels;
 COCO convention: an invisible point (`v == 0`) has `x = y = 0`.
 """
+
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from ._fields import FieldsMixin
-
 from .bounding_box import FLIP_LEFT_RIGHT, FLIP_TOP_BOTTOM  # noqa: F401  (re-exported like the original)
 
 
@@ -178,9 +178,7 @@ PersonKeypoints.FLIP_INDS = _create_flip_indices(PersonKeypoints.NAMES, PersonKe
 PersonKeypoints.CONNECTIONS = kp_connections(PersonKeypoints.NAMES)
 
 
-def keypoints_to_heat_map(
-    keypoints: Any, rois: torch.Tensor, heatmap_size: int
-) -> Tuple[torch.Tensor, torch.Tensor]:
+def keypoints_to_heat_map(keypoints: Any, rois: torch.Tensor, heatmap_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Heatmap targets of the keypoint head.
 
     Arguments:

@@ -6,6 +6,7 @@ Conventions (the original's): sizes are `(width, height)`; polygons flip with `x
 rounded integer corners; polygons rasterise with pycocotools. The mask targets of the mask head are
 `mask.crop(proposal).resize((M, M)).get_mask_tensor()`.
 """
+
 from typing import Any, Iterator, Sequence
 
 import torch

@@ -8,6 +8,7 @@ AffineChannel (scale and bias) also gets the running_mean = 0 / running_var = 1 
 FrozenBatchNorm2d it becomes, so a complete Detectron model covers the whole model.
 A file that cannot be read raises CheckpointFileError naming it (weights_file.py).
 """
+
 import codecs
 import logging
 import pickle
@@ -19,7 +20,11 @@ import torch
 
 from ..config import CfgNode
 from .weights_file import (
-    CheckpointFileError, UnsafeCheckpointError, check_weights_file, is_torch_zip, unreadable_weights_file,
+    CheckpointFileError,
+    UnsafeCheckpointError,
+    check_weights_file,
+    is_torch_zip,
+    unreadable_weights_file,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,27 +97,54 @@ def load_c2_pickle(path: str) -> Dict[str, np.ndarray]:
 
 # Plain substring replacements, applied in order to every blob name (the original's rules).
 _BASIC_RENAMES = [
-    ("_", "."), (".w", ".weight"), (".bn", "_bn"), (".b", ".bias"), ("_bn.s", "_bn.scale"),
-    (".biasranch", ".branch"), ("bbox.pred", "bbox_pred"), ("cls.score", "cls_score"), ("res.conv1_", "conv1_"),
+    ("_", "."),
+    (".w", ".weight"),
+    (".bn", "_bn"),
+    (".b", ".bias"),
+    ("_bn.s", "_bn.scale"),
+    (".biasranch", ".branch"),
+    ("bbox.pred", "bbox_pred"),
+    ("cls.score", "cls_score"),
+    ("res.conv1_", "conv1_"),
     # RPN / Faster R-CNN
-    (".biasbox", ".bbox"), ("conv.rpn", "rpn.conv"), ("rpn.bbox.pred", "rpn.bbox_pred"),
+    (".biasbox", ".bbox"),
+    ("conv.rpn", "rpn.conv"),
+    ("rpn.bbox.pred", "rpn.bbox_pred"),
     ("rpn.cls.logits", "rpn.cls_logits"),
     # AffineChannel -> FrozenBatchNorm2d, torchvision-style names
-    ("_bn.scale", "_bn.weight"), ("conv1_bn.", "bn1."),
-    ("res2.", "layer1."), ("res3.", "layer2."), ("res4.", "layer3."), ("res5.", "layer4."),
-    (".branch2a.", ".conv1."), (".branch2a_bn.", ".bn1."), (".branch2b.", ".conv2."), (".branch2b_bn.", ".bn2."),
-    (".branch2c.", ".conv3."), (".branch2c_bn.", ".bn3."), (".branch1.", ".downsample.0."),
+    ("_bn.scale", "_bn.weight"),
+    ("conv1_bn.", "bn1."),
+    ("res2.", "layer1."),
+    ("res3.", "layer2."),
+    ("res4.", "layer3."),
+    ("res5.", "layer4."),
+    (".branch2a.", ".conv1."),
+    (".branch2a_bn.", ".bn1."),
+    (".branch2b.", ".conv2."),
+    (".branch2b_bn.", ".bn2."),
+    (".branch2c.", ".conv3."),
+    (".branch2c_bn.", ".bn3."),
+    (".branch1.", ".downsample.0."),
     (".branch1_bn.", ".downsample.1."),
     # GroupNorm
-    ("conv1.gn.s", "bn1.weight"), ("conv1.gn.bias", "bn1.bias"), ("conv2.gn.s", "bn2.weight"),
-    ("conv2.gn.bias", "bn2.bias"), ("conv3.gn.s", "bn3.weight"), ("conv3.gn.bias", "bn3.bias"),
-    ("downsample.0.gn.s", "downsample.1.weight"), ("downsample.0.gn.bias", "downsample.1.bias"),
+    ("conv1.gn.s", "bn1.weight"),
+    ("conv1.gn.bias", "bn1.bias"),
+    ("conv2.gn.s", "bn2.weight"),
+    ("conv2.gn.bias", "bn2.bias"),
+    ("conv3.gn.s", "bn3.weight"),
+    ("conv3.gn.bias", "bn3.bias"),
+    ("downsample.0.gn.s", "downsample.1.weight"),
+    ("downsample.0.gn.bias", "downsample.1.bias"),
 ]
 _HEAD_RENAMES = [
     # Mask R-CNN
-    ("mask.fcn.logits", "mask_fcn_logits"), (".[mask].fcn", "mask_fcn"), ("conv5.mask", "conv5_mask"),
+    ("mask.fcn.logits", "mask_fcn_logits"),
+    (".[mask].fcn", "mask_fcn"),
+    ("conv5.mask", "conv5_mask"),
     # Keypoint R-CNN
-    ("kps.score.lowres", "kps_score_lowres"), ("kps.score", "kps_score"), ("conv.fcn", "conv_fcn"),
+    ("kps.score.lowres", "kps_score_lowres"),
+    ("kps.score", "kps_score"),
+    ("conv.fcn", "conv_fcn"),
     # our RPN module nests the head
     ("rpn.", "rpn.head."),
 ]
@@ -136,8 +168,11 @@ def _fpn_renames(stage_names: Sequence[str]):
         lateral = ".lateral" if idx < 4 else ""
         renames.append((f"fpn.inner.layer{stage}.sum{lateral}", f"fpn_inner{idx}"))
         renames.append((f"fpn.layer{stage}.sum", f"fpn_layer{idx}"))
-    renames += [("rpn.conv.fpn2", "rpn.conv"), ("rpn.bbox_pred.fpn2", "rpn.bbox_pred"),
-                ("rpn.cls_logits.fpn2", "rpn.cls_logits")]
+    renames += [
+        ("rpn.conv.fpn2", "rpn.conv"),
+        ("rpn.bbox_pred.fpn2", "rpn.bbox_pred"),
+        ("rpn.cls_logits.fpn2", "rpn.cls_logits"),
+    ]
     return renames
 
 

@@ -13,6 +13,7 @@ cannot be read raises CheckpointFileError (weights_file.py) naming the file and 
 How much of the model a file must fill is `require` (see model_serialization.py): resuming from
 save_dir's last_checkpoint requires "all" of it, initialising from another file "any" of it.
 """
+
 import logging
 import os
 import pickle
@@ -27,14 +28,23 @@ from .miscellaneous import atomic_write, remove_stale_temporaries
 from .model_serialization import WeightsCoverageError, check_require, load_state_dict, state_dict_problem
 from .model_zoo import cache_url
 from .weights_file import (
-    CheckpointFileError, CheckpointNotFoundError, UnsafeCheckpointError, check_weights_file, unreadable_weights_file,
+    CheckpointFileError,
+    CheckpointNotFoundError,
+    UnsafeCheckpointError,
+    check_weights_file,
+    unreadable_weights_file,
 )
 
 TRUST_ENV = "MASKRCNN_TRUST_CHECKPOINTS"
 
 __all__ = [
-    "Checkpointer", "DetectronCheckpointer", "load_checkpoint_file", "CheckpointFileError",
-    "CheckpointNotFoundError", "UnsafeCheckpointError", "WeightsCoverageError",
+    "Checkpointer",
+    "DetectronCheckpointer",
+    "load_checkpoint_file",
+    "CheckpointFileError",
+    "CheckpointNotFoundError",
+    "UnsafeCheckpointError",
+    "WeightsCoverageError",
 ]
 
 
@@ -144,7 +154,9 @@ class Checkpointer:
             if removed:
                 self.logger.info(
                     "Removed %d temporary file(s) left in %s by interrupted saves: %s",
-                    len(removed), self.save_dir, ", ".join(os.path.basename(p) for p in removed),
+                    len(removed),
+                    self.save_dir,
+                    ", ".join(os.path.basename(p) for p in removed),
                 )
         data: Dict[str, Any] = {"model": self.model.state_dict()}
         if self.optimizer is not None:
@@ -242,7 +254,10 @@ class Checkpointer:
 
     def _load_model(self, checkpoint: Dict[str, Any]) -> None:
         self.last_load_result = load_state_dict(
-            self.model, checkpoint.pop("model"), require=self._require, source=self._source or "the checkpoint",
+            self.model,
+            checkpoint.pop("model"),
+            require=self._require,
+            source=self._source or "the checkpoint",
             optional=self._optional,
         )
 
@@ -267,7 +282,7 @@ class DetectronCheckpointer(Checkpointer):
     def _load_file(self, f: str) -> Dict[str, Any]:
         if f.startswith("catalog://"):
             paths_catalog = import_paths_catalog(self.cfg.PATHS_CATALOG)
-            url = paths_catalog.ModelCatalog.get(f[len("catalog://"):])
+            url = paths_catalog.ModelCatalog.get(f[len("catalog://") :])
             self.logger.info("%s points to %s", f, url)
             f = url
         if f.startswith(("http://", "https://")):

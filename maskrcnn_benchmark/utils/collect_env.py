@@ -1,4 +1,5 @@
 """What the tools log about the software environment."""
+
 import PIL
 
 

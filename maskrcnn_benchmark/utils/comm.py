@@ -1,4 +1,5 @@
 """Helpers for multi-process (torch.distributed) runs; all work in a single process too."""
+
 from typing import Any, Dict, List
 
 import torch
@@ -64,5 +65,3 @@ def reduce_dict(input_dict: Dict[str, torch.Tensor], average: bool = True) -> Di
         if average:
             values /= world_size
         return dict(zip(names, values))
-
-

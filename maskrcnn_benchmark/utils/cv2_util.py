@@ -1,9 +1,9 @@
 """OpenCV compatibility: `findContours` with one return shape on OpenCV 3, 4 and 5."""
+
 from typing import Any, List, Tuple
 
-import numpy as np
-
 import cv2
+import numpy as np
 
 
 def _to_numpy(x: Any) -> Any:

@@ -1,6 +1,7 @@
 """Inputs and outputs of the demo scripts (tools/demo.py, demo/webcam.py): find the images or video
 an --input names, write annotated images and videos, and run a COCODemo over a stream of frames.
 Frames are OpenCV BGR uint8 arrays throughout."""
+
 import glob
 import os
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
@@ -45,8 +46,9 @@ def resolve_input(spec: str) -> Tuple[str, object]:
         raise FileNotFoundError(f"--input {spec!r} is neither a file, a folder, a glob pattern nor a camera index")
     unknown = [f for f in files if not (is_image(f) or is_video(f))]
     if unknown and len(files) == 1:
-        raise ValueError(f"{unknown[0]}: not an image ({', '.join(IMAGE_EXTENSIONS)}) or a video "
-                         f"({', '.join(VIDEO_EXTENSIONS)})")
+        raise ValueError(
+            f"{unknown[0]}: not an image ({', '.join(IMAGE_EXTENSIONS)}) or a video ({', '.join(VIDEO_EXTENSIONS)})"
+        )
     return "files", [f for f in files if f not in unknown]
 
 
@@ -123,9 +125,14 @@ def close_windows() -> None:
 
 
 def annotate_stream(
-    annotate: Callable[[Sequence[np.ndarray]], List[np.ndarray]], capture: cv2.VideoCapture,
-    writer: Optional[cv2.VideoWriter] = None, window: Optional[str] = None, max_frames: int = 0,
-    batch_size: int = 1, description: str = "frames", progress_bar: bool = True,
+    annotate: Callable[[Sequence[np.ndarray]], List[np.ndarray]],
+    capture: cv2.VideoCapture,
+    writer: Optional[cv2.VideoWriter] = None,
+    window: Optional[str] = None,
+    max_frames: int = 0,
+    batch_size: int = 1,
+    description: str = "frames",
+    progress_bar: bool = True,
 ) -> int:
     """Run `annotate` (a list of BGR frames -> annotated frames) over a capture, writing each result
     to `writer` and/or showing it in `window` (ESC stops), with a progress bar over the frames.

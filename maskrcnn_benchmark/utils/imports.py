@@ -1,4 +1,5 @@
 """Import a Python module from a file path (used for cfg.PATHS_CATALOG)."""
+
 import importlib
 import importlib.util
 import os

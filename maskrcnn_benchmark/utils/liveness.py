@@ -14,6 +14,7 @@ The counters live in a client of their own to the run's store (MASTER_ADDR:MASTE
 process group does not stop the roll call. Counters are compared with themselves, never clocks of
 different hosts.
 """
+
 import datetime
 import logging
 import os
@@ -37,8 +38,9 @@ class CollectiveTimeoutError(RuntimeError):
 class Liveness:
     """The beating thread of this process, and the roll call of the others (see the module doc)."""
 
-    def __init__(self, store: "dist.Store", rank: int, world_size: int, timeout_s: float,
-                 interval_s: float = BEAT_INTERVAL_S):
+    def __init__(
+        self, store: "dist.Store", rank: int, world_size: int, timeout_s: float, interval_s: float = BEAT_INTERVAL_S
+    ):
         self.store = store
         self.rank = rank
         self.world_size = world_size
@@ -133,7 +135,10 @@ def start(timeout_s: float) -> Optional[Liveness]:
         return None
     try:
         client = dist.TCPStore(
-            os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False, wait_for_workers=False,
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            is_master=False,
+            wait_for_workers=False,
             timeout=datetime.timedelta(seconds=max(timeout_s, 1.0)),
         )
     except Exception as e:  # a diagnosis only: training goes on without it

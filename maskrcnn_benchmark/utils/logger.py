@@ -1,4 +1,5 @@
 """Logging set-up shared by the tools: console on the main process, and a log file per run."""
+
 import logging
 import os
 import sys

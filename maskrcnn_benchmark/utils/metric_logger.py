@@ -1,5 +1,6 @@
 """Smoothed training metrics: SmoothedValue (window median/average and the global average) and
 MetricLogger (a named set of them, printed as "name: median (global_avg)")."""
+
 from collections import defaultdict, deque
 from typing import Dict
 
@@ -49,7 +50,9 @@ class MetricLogger:
             if isinstance(value, torch.Tensor):
                 value = value.item()
             if not isinstance(value, (float, int)):
-                raise TypeError(f"MetricLogger.update: {name} must be a number or a one-element tensor, got {type(value)}")
+                raise TypeError(
+                    f"MetricLogger.update: {name} must be a number or a one-element tensor, got {type(value)}"
+                )
             self.meters[name].update(float(value))
 
     def __getattr__(self, attr: str) -> SmoothedValue:
@@ -59,4 +62,6 @@ class MetricLogger:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
 
     def __str__(self) -> str:
-        return self.delimiter.join(f"{name}: {meter.median:.4f} ({meter.global_avg:.4f})" for name, meter in self.meters.items())
+        return self.delimiter.join(
+            f"{name}: {meter.median:.4f} ({meter.global_avg:.4f})" for name, meter in self.meters.items()
+        )

@@ -1,9 +1,11 @@
 """Small file-system helpers."""
+
 import os
 import re
 import socket
 import tempfile
 from typing import List
+
 from ..config import CfgNode
 
 # atomic_write's temporary files: ".<target>.<pid>@<host>.<8 random characters>.tmp" (mkstemp's
@@ -118,5 +120,6 @@ def save_labels(dataset_list, output_dir: str) -> None:
     for dataset in dataset_list:
         names = getattr(dataset, "class_names", None)
         if names:
-            atomic_write(os.path.join(output_dir, "labels.json"), lambda f: f.write(json.dumps({"labels": list(names)}).encode()))
+            payload = json.dumps({"labels": list(names)}).encode()
+            atomic_write(os.path.join(output_dir, "labels.json"), lambda f: f.write(payload))  # noqa: B023 (called here)
             return

@@ -12,6 +12,7 @@ suffixes of ours ("layer1.0.conv1.weight" for "backbone.body.layer1.0.conv1.weig
     "all"   every model tensor, with the right shape: resuming, evaluating, predicting.
     "none"  anything, even nothing (the caller accepts random weights).
 """
+
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -96,7 +97,7 @@ def strip_prefix_if_present(state_dict: Dict[str, torch.Tensor], prefix: str) ->
     keys = sorted(state_dict.keys())
     if not keys or not all(key.startswith(prefix) for key in keys):
         return OrderedDict(state_dict)
-    return OrderedDict((key[len(prefix):], value) for key, value in state_dict.items())
+    return OrderedDict((key[len(prefix) :], value) for key, value in state_dict.items())
 
 
 def match_keys_by_suffix(model_keys: List[str], loaded_keys: List[str]) -> Dict[str, str]:
@@ -145,12 +146,17 @@ def _copy_matches(
     return loaded, skipped
 
 
-def _nothing_matches(result: LoadResult, model_keys: List[str], file_keys: List[str], source: str) -> WeightsCoverageError:
+def _nothing_matches(
+    result: LoadResult, model_keys: List[str], file_keys: List[str], source: str
+) -> WeightsCoverageError:
     if not file_keys:
         problem = f"{source} holds no tensors at all: nothing to load into the model."
     else:
-        why = (f"{len(result.mismatched)} match by name but all have other shapes" if result.mismatched
-               else "no key matches")
+        why = (
+            f"{len(result.mismatched)} match by name but all have other shapes"
+            if result.mismatched
+            else "no key matches"
+        )
         problem = (
             f"None of the {len(model_keys)} model tensors could be loaded from {source} ({len(file_keys)} tensors): "
             f"{why}. It holds the weights of another model (a classification network? another config?).\n"
@@ -162,8 +168,10 @@ def _nothing_matches(result: LoadResult, model_keys: List[str], file_keys: List[
 
 def _not_all_loaded(result: LoadResult, total: int, source: str) -> WeightsCoverageError:
     left = len(result.missing) + len(result.mismatched)
-    lines = [f"{source} does not cover the whole model: {left} of {total} model tensors would keep their "
-             f"initial (random) values."]
+    lines = [
+        f"{source} does not cover the whole model: {left} of {total} model tensors would keep their "
+        f"initial (random) values."
+    ]
     if result.missing:
         lines.append(f"  not in the file ({len(result.missing)}): {shorten_keys(result.missing)}")
     if result.mismatched:
@@ -175,8 +183,11 @@ def _not_all_loaded(result: LoadResult, total: int, source: str) -> WeightsCover
 
 
 def load_state_dict(
-    model: torch.nn.Module, loaded_state_dict: Dict[str, torch.Tensor], require: str = "any",
-    source: str = "the checkpoint", optional: Iterable[str] = (),
+    model: torch.nn.Module,
+    loaded_state_dict: Dict[str, torch.Tensor],
+    require: str = "any",
+    source: str = "the checkpoint",
+    optional: Iterable[str] = (),
 ) -> LoadResult:
     """Load `loaded_state_dict` into `model` by suffix matching (see module docstring).
 
@@ -198,7 +209,9 @@ def load_state_dict(
     loaded, skipped = _copy_matches(model_state_dict, loaded_state_dict, matches)
     used = set(matches.values())
     result = LoadResult(
-        loaded=loaded, mismatched=skipped, unused=[k for k in loaded_state_dict if k not in used],
+        loaded=loaded,
+        mismatched=skipped,
+        unused=[k for k in loaded_state_dict if k not in used],
         missing=[k for k in model_keys if k not in matches and k not in optional],
     )
     if require == "any" and model_keys and not loaded:
@@ -213,11 +226,15 @@ def load_state_dict(
         logger.warning(
             "Skipped %d checkpoint tensors whose shapes differ from the model's (they keep their "
             "initial values; expected when fine-tuning with another number of classes):\n%s",
-            len(skipped), lines,
+            len(skipped),
+            lines,
         )
     logger.info(
         "Loaded %d of %d model tensors from %s (%d not in it%s)%s.",
-        len(loaded), len(model_keys), source, len(result.missing),
+        len(loaded),
+        len(model_keys),
+        source,
+        len(result.missing),
         f": {shorten_keys(result.missing)}" if result.missing else "",
         f"; {len(result.unused)} of its tensors are not used by this model" if result.unused else "",
     )

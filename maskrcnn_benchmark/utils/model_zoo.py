@@ -1,4 +1,5 @@
 """Download-once cache for weights given by URL (MODEL.WEIGHT "http..." or "catalog://...")."""
+
 import logging
 import os
 import shutil

@@ -6,6 +6,7 @@ other's checkpoints. The main process of a training holds an exclusive lock on O
 (even kill -9), so a lock is never left behind. The file records who holds it, for the message a
 second training gets.
 """
+
 import errno
 import fcntl
 import json
@@ -39,8 +40,9 @@ class OutputDirLock:
         except OSError as e:
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 # A file system without locks (some network mounts): run, but unprotected.
-                logger.warning("Cannot lock %s (%s): two trainings into this OUTPUT_DIR would not be stopped.",
-                               self.path, e)
+                logger.warning(
+                    "Cannot lock %s (%s): two trainings into this OUTPUT_DIR would not be stopped.", self.path, e
+                )
                 f.close()
                 return self
             f.seek(0)
@@ -52,8 +54,12 @@ class OutputDirLock:
             ) from None
         f.seek(0)
         f.truncate()
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "command": " ".join(sys.argv)}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv),
+        }
         f.write(json.dumps(info) + "\n")
         f.flush()
         self._file = f

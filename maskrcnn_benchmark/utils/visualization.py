@@ -8,6 +8,7 @@ keypoint skeletons.
   colours, box outlines, mask contours, "name: score" texts, mask montages (heat maps) and
   vis_keypoints. These take colours in the image's own channel order.
 """
+
 import colorsys
 from typing import Optional, Sequence, Tuple
 
@@ -120,7 +121,7 @@ def save_image(path: str, image: np.ndarray) -> None:
 # whatever channel order the caller uses: colours are given in that same order (COCODemo works in
 # BGR, OpenCV's order). Boxes are xyxy pixel coordinates of the image being drawn on.
 
-_LEGACY_PALETTE = torch.tensor([2 ** 25 - 1, 2 ** 15 - 1, 2 ** 21 - 1])
+_LEGACY_PALETTE = torch.tensor([2**25 - 1, 2**15 - 1, 2**21 - 1])
 
 
 def legacy_label_colors(labels: torch.Tensor) -> np.ndarray:
@@ -157,7 +158,10 @@ def overlay_mask_contours(image: np.ndarray, masks: torch.Tensor, colors: Sequen
 
 
 def overlay_class_names(
-    image: np.ndarray, boxes: torch.Tensor, texts: Sequence[str], color: Color = (255, 255, 255),
+    image: np.ndarray,
+    boxes: torch.Tensor,
+    texts: Sequence[str],
+    color: Color = (255, 255, 255),
     font_scale: float = 0.5,
 ) -> np.ndarray:
     """`texts[i]` written at the top-left corner of box i (baseline on the box's top edge, moved
@@ -182,7 +186,7 @@ def mask_montage(masks: torch.Tensor, height: int, width: int, masks_per_dim: in
         raise ValueError(f"masks_per_dim must be >= 1, got {masks_per_dim}")
     canvas = np.zeros((height, width), dtype=np.uint8)
     tile_h, tile_w = max(height // masks_per_dim, 1), max(width // masks_per_dim, 1)
-    masks = masks[: masks_per_dim ** 2].detach().cpu()
+    masks = masks[: masks_per_dim**2].detach().cpu()
     if masks.dim() == 3:
         masks = masks[:, None]
     if len(masks):
@@ -197,7 +201,7 @@ def mask_montage(masks: torch.Tensor, height: int, width: int, masks_per_dim: in
         for k, tile in enumerate(tiles):
             row, col = divmod(k, masks_per_dim)
             y, x = row * tile_h, col * tile_w
-            canvas[y:y + tile_h, x:x + tile_w] = tile[: height - y, : width - x]
+            canvas[y : y + tile_h, x : x + tile_w] = tile[: height - y, : width - x]
     return cv2.applyColorMap(canvas, cv2.COLORMAP_JET)
 
 

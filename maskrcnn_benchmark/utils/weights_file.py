@@ -4,6 +4,7 @@ Every failure to read a checkpoint (.pth) or a Detectron weights pickle (.pkl) b
 `CheckpointFileError` naming the file and the reason. Its subclasses are also the built-in types
 older callers caught (FileNotFoundError, pickle.UnpicklingError).
 """
+
 import codecs
 import os
 import pickle

@@ -1,4 +1,5 @@
 """benchmarks/zoo.py --tiny: every row of the table measured, the compiled column's fall-back."""
+
 import importlib.util
 import os
 import re
@@ -60,8 +61,11 @@ def test_tiny_table_has_every_row(zoo, keep_threads, monkeypatch, capsys, tmp_pa
         else:
             assert cell["branch_s"] > 0, row["model"]
         compiled = row["compiled"]["note"]
-        assert compiled.startswith("n/a (RuntimeError: compile_detector is not there") if spec.is_ours \
+        assert (
+            compiled.startswith("n/a (RuntimeError: compile_detector is not there")
+            if spec.is_ours
             else compiled == "- (not compiled)"
+        )
         assert (row["published_v100"] is not None) == spec.is_ours
 
     # The printed tables: one line per model in each column, numbers beside the published ones.
@@ -83,8 +87,13 @@ def test_published_table_is_the_original_one(zoo):
             assert os.path.exists(os.path.join(REPO, spec.config)), spec.config
             assert spec.name in zoo.PUBLISHED
     r50 = zoo.PUBLISHED["e2e_mask_rcnn_R_50_FPN_1x"]
-    assert (r50.ims_per_gpu, r50.train_mem_gb, r50.train_s_per_iter, r50.inference_s_per_image, r50.mask_s_per_image) \
-        == (2, 5.2, 0.4536, 0.12966, 0.034)
+    assert (
+        r50.ims_per_gpu,
+        r50.train_mem_gb,
+        r50.train_s_per_iter,
+        r50.inference_s_per_image,
+        r50.mask_s_per_image,
+    ) == (2, 5.2, 0.4536, 0.12966, 0.034)
     # im/gpu as the configs give it: SOLVER.IMS_PER_BATCH over the original's 8 GPUs.
     for name, published in zoo.PUBLISHED.items():
         c = zoo.bench.load_config(f"configs/{name}.yaml")

@@ -1,4 +1,5 @@
 """Merging YAML files and command-line overrides; bad keys fail with a message naming them."""
+
 import pytest
 
 from maskrcnn_benchmark.config import ConfigFileError, ConfigKeyError, ConfigValueError, cfg
@@ -16,7 +17,7 @@ def _write(tmp_path, text, name="cfg.yaml"):
 
 
 def test_yaml_merge_with_tuple_strings(c, tmp_path):
-    path = _write(tmp_path, 'MODEL:\n  RPN:\n    ANCHOR_STRIDE: (4, 8, 16, 32, 64)\nINPUT:\n  MIN_SIZE_TRAIN: (600,)\n')
+    path = _write(tmp_path, "MODEL:\n  RPN:\n    ANCHOR_STRIDE: (4, 8, 16, 32, 64)\nINPUT:\n  MIN_SIZE_TRAIN: (600,)\n")
     c.merge_from_file(path)
     assert c.MODEL.RPN.ANCHOR_STRIDE == (4, 8, 16, 32, 64)
     assert c.INPUT.MIN_SIZE_TRAIN == (600,)
@@ -83,18 +84,27 @@ def test_missing_file_names_the_path(c, tmp_path):
         c.merge_from_file(str(tmp_path / "nope.yaml"))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("- MODEL\n- SOLVER\n", "the top level must be a mapping of KEY: value (e.g. 'MODEL:' with its keys indented below), got a list"),
-    ("3\n", "got an int ('3')"),
-    ("just some words\n", "got a str ('just some words')"),
-    ("", "is empty: it holds no settings"),
-    ("# only a comment\n\n", "is empty: it holds no settings"),
-    ("MODEL: [\n", "is not valid YAML: while parsing a flow node: expected the node content"),
-    ("MODEL:\n  DEVICE: cpu\n   META_ARCHITECTURE: x\n", "is not valid YAML: mapping values are not allowed here at line 3"),
-    ("SOLVER:\n\tBASE_LR: 0.1\n", "is not valid YAML"),
-    ("MODEL:\n  DEVICE: cpu\nMODEL:\n  DEVICE: cuda\n", "key 'MODEL' is given twice (first on line 1) at line 3"),
-    ("SOLVER: {BASE_LR: 0.1, BASE_LR: 0.2}\n", "key 'BASE_LR' is given twice"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "- MODEL\n- SOLVER\n",
+            "the top level must be a mapping of KEY: value (e.g. 'MODEL:' with its keys indented below), got a list",
+        ),
+        ("3\n", "got an int ('3')"),
+        ("just some words\n", "got a str ('just some words')"),
+        ("", "is empty: it holds no settings"),
+        ("# only a comment\n\n", "is empty: it holds no settings"),
+        ("MODEL: [\n", "is not valid YAML: while parsing a flow node: expected the node content"),
+        (
+            "MODEL:\n  DEVICE: cpu\n   META_ARCHITECTURE: x\n",
+            "is not valid YAML: mapping values are not allowed here at line 3",
+        ),
+        ("SOLVER:\n\tBASE_LR: 0.1\n", "is not valid YAML"),
+        ("MODEL:\n  DEVICE: cpu\nMODEL:\n  DEVICE: cuda\n", "key 'MODEL' is given twice (first on line 1) at line 3"),
+        ("SOLVER: {BASE_LR: 0.1, BASE_LR: 0.2}\n", "key 'BASE_LR' is given twice"),
+    ],
+)
 def test_files_that_are_not_a_yaml_mapping(c, tmp_path, text, expected):
     path = _write(tmp_path, text, name="bad.yaml")
     with pytest.raises(ConfigFileError) as info:
@@ -115,18 +125,36 @@ def test_files_that_are_not_text_or_not_files(c, tmp_path):
         c.merge_from_file(str(tmp_path / "nope.yaml"))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("SOLVER:\n  BASE_LR: abc\n", "bad value 'abc' for SOLVER.BASE_LR: it must be a float, like the default"),
-    ("SOLVER:\n  BASE_LR: 1\n", "bad value 1 for SOLVER.BASE_LR: it must be a float, like the default 0.001 (write it with a decimal point"),
-    ("SOLVER:\n  BASE_LR: null\n", "bad value None for SOLVER.BASE_LR: null is not a valid value (the default is 0.001, a float)"),
-    ("SOLVER:\n  STEPS: 5\n", "bad value 5 for SOLVER.STEPS: it must be a tuple / list, like the default (30000,)"),
-    ("SOLVER:\n  STEPS: [1000, later]\n", "bad value [1000, 'later'] for SOLVER.STEPS: it must be a tuple / list of numbers"),
-    ("SOLVER:\n  STEPS: (1000, later)\n", "bad value '(1000, later)' for SOLVER.STEPS: it must be a tuple / list, like"),
-    ("MODEL:\n  MASK_ON: 1\n", "bad value 1 for MODEL.MASK_ON: it must be a bool (true / false)"),
-    ("MODEL:\n  DEVICE: 2020-01-01\n", "bad value datetime.date(2020, 1, 1) for MODEL.DEVICE: it must be a string"),
-    ("SOLVER: 5\n", "bad value 5 for SOLVER: it is a group of keys (MAX_ITER, BASE_LR"),
-    ("SOLVER:\n  BASE_LR:\n    VALUE: 0.1\n", "bad value {'VALUE': 0.1} for SOLVER.BASE_LR: it is a single value (a float"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("SOLVER:\n  BASE_LR: abc\n", "bad value 'abc' for SOLVER.BASE_LR: it must be a float, like the default"),
+        (
+            "SOLVER:\n  BASE_LR: 1\n",
+            "bad value 1 for SOLVER.BASE_LR: it must be a float, like the default 0.001 (write it with a decimal point",
+        ),
+        (
+            "SOLVER:\n  BASE_LR: null\n",
+            "bad value None for SOLVER.BASE_LR: null is not a valid value (the default is 0.001, a float)",
+        ),
+        ("SOLVER:\n  STEPS: 5\n", "bad value 5 for SOLVER.STEPS: it must be a tuple / list, like the default (30000,)"),
+        (
+            "SOLVER:\n  STEPS: [1000, later]\n",
+            "bad value [1000, 'later'] for SOLVER.STEPS: it must be a tuple / list of numbers",
+        ),
+        (
+            "SOLVER:\n  STEPS: (1000, later)\n",
+            "bad value '(1000, later)' for SOLVER.STEPS: it must be a tuple / list, like",
+        ),
+        ("MODEL:\n  MASK_ON: 1\n", "bad value 1 for MODEL.MASK_ON: it must be a bool (true / false)"),
+        ("MODEL:\n  DEVICE: 2020-01-01\n", "bad value datetime.date(2020, 1, 1) for MODEL.DEVICE: it must be a string"),
+        ("SOLVER: 5\n", "bad value 5 for SOLVER: it is a group of keys (MAX_ITER, BASE_LR"),
+        (
+            "SOLVER:\n  BASE_LR:\n    VALUE: 0.1\n",
+            "bad value {'VALUE': 0.1} for SOLVER.BASE_LR: it is a single value (a float",
+        ),
+    ],
+)
 def test_values_of_the_wrong_type_name_file_key_and_value(c, tmp_path, text, expected):
     path = _write(tmp_path, text, name="values.yaml")
     with pytest.raises(ConfigValueError) as info:
@@ -142,11 +170,17 @@ def test_values_of_the_right_type_still_merge(c, tmp_path):
     assert c.SOLVER.BASE_LR == 0.001 and c.SOLVER.STEPS == (100, 200.5) and c.MODEL.MASK_ON is True
 
 
-@pytest.mark.parametrize("pair, expected", [
-    (["SOLVER.BASE_LR", "abc"], "command-line override: bad value 'abc' for SOLVER.BASE_LR: it must be a float"),
-    (["SOLVER.STEPS", "5"], "command-line override: bad value '5' for SOLVER.STEPS: it must be a tuple / list"),
-    (["MODEL.DEVICE", "None"], "command-line override: bad value 'None' for MODEL.DEVICE: null is not a valid value"),
-])
+@pytest.mark.parametrize(
+    "pair, expected",
+    [
+        (["SOLVER.BASE_LR", "abc"], "command-line override: bad value 'abc' for SOLVER.BASE_LR: it must be a float"),
+        (["SOLVER.STEPS", "5"], "command-line override: bad value '5' for SOLVER.STEPS: it must be a tuple / list"),
+        (
+            ["MODEL.DEVICE", "None"],
+            "command-line override: bad value 'None' for MODEL.DEVICE: null is not a valid value",
+        ),
+    ],
+)
 def test_override_values_of_the_wrong_type(c, pair, expected):
     with pytest.raises(ConfigValueError) as info:
         c.merge_from_list(pair)

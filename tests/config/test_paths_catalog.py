@@ -1,4 +1,5 @@
 """DatasetCatalog / ModelCatalog resolution."""
+
 import os
 
 import pytest
@@ -33,16 +34,36 @@ def test_relative_environment_variable_is_made_absolute(monkeypatch, tmp_path):
 def test_the_originals_dataset_names_are_all_present():
     names = set(DatasetCatalog.DATASETS)
     expected = {
-        "coco_2017_train", "coco_2017_val", "coco_2014_train", "coco_2014_val", "coco_2014_minival",
-        "coco_2014_valminusminival", "keypoints_coco_2014_train", "keypoints_coco_2014_val",
-        "keypoints_coco_2014_minival", "keypoints_coco_2014_valminusminival",
-        "voc_2007_train", "voc_2007_val", "voc_2007_test", "voc_2012_train", "voc_2012_val", "voc_2012_test",
-        "voc_2007_train_cocostyle", "voc_2007_val_cocostyle", "voc_2007_test_cocostyle",
-        "voc_2012_train_cocostyle", "voc_2012_val_cocostyle",
-        "cityscapes_fine_instanceonly_seg_train_cocostyle", "cityscapes_fine_instanceonly_seg_val_cocostyle",
-        "cityscapes_fine_instanceonly_seg_test_cocostyle", "cityscapes_poly_instance_train",
-        "cityscapes_poly_instance_val", "cityscapes_poly_instance_minival", "cityscapes_mask_instance_train",
-        "cityscapes_mask_instance_val", "cityscapes_mask_instance_minival",
+        "coco_2017_train",
+        "coco_2017_val",
+        "coco_2014_train",
+        "coco_2014_val",
+        "coco_2014_minival",
+        "coco_2014_valminusminival",
+        "keypoints_coco_2014_train",
+        "keypoints_coco_2014_val",
+        "keypoints_coco_2014_minival",
+        "keypoints_coco_2014_valminusminival",
+        "voc_2007_train",
+        "voc_2007_val",
+        "voc_2007_test",
+        "voc_2012_train",
+        "voc_2012_val",
+        "voc_2012_test",
+        "voc_2007_train_cocostyle",
+        "voc_2007_val_cocostyle",
+        "voc_2007_test_cocostyle",
+        "voc_2012_train_cocostyle",
+        "voc_2012_val_cocostyle",
+        "cityscapes_fine_instanceonly_seg_train_cocostyle",
+        "cityscapes_fine_instanceonly_seg_val_cocostyle",
+        "cityscapes_fine_instanceonly_seg_test_cocostyle",
+        "cityscapes_poly_instance_train",
+        "cityscapes_poly_instance_val",
+        "cityscapes_poly_instance_minival",
+        "cityscapes_mask_instance_train",
+        "cityscapes_mask_instance_val",
+        "cityscapes_mask_instance_minival",
     }
     assert len(expected) == 30
     assert expected <= names
@@ -51,7 +72,10 @@ def test_the_originals_dataset_names_are_all_present():
 def test_voc_and_cityscapes_factories(monkeypatch, tmp_path):
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
     voc = DatasetCatalog.get("voc_2007_test")
-    assert voc == {"factory": "PascalVOCDataset", "args": {"data_dir": str(tmp_path / "voc" / "VOC2007"), "split": "test"}}
+    assert voc == {
+        "factory": "PascalVOCDataset",
+        "args": {"data_dir": str(tmp_path / "voc" / "VOC2007"), "split": "test"},
+    }
     assert DatasetCatalog.get("voc_2012_train_cocostyle")["factory"] == "COCODataset"
     city = DatasetCatalog.get("cityscapes_mask_instance_minival")
     assert city["factory"] == "CityScapesDataset"

@@ -17,6 +17,7 @@ real weights and run one training step on two small random images with synthetic
 The full-detector tests need maskrcnn_benchmark.layers.roi_align (the poolers use it); without it
 they are skipped with that reason, and only the backbone + RPN check runs.
 """
+
 import contextlib
 import glob
 import os

@@ -1,4 +1,5 @@
 """make_data_loader / build helpers on small registered COCO datasets written into tmp_path."""
+
 import json
 import sys
 
@@ -28,8 +29,17 @@ def _write_dataset(folder, sizes, empty=()):
         Image.new("RGB", (w, h), (10 * i, 20, 30)).save(folder / f"{i}.png")
         images.append({"id": i, "file_name": f"{i}.png", "width": w, "height": h})
         if i - 1 not in empty:
-            anns.append({"id": i, "image_id": i, "category_id": 1, "bbox": [2, 2, 10, 8], "iscrowd": 0, "area": 80,
-                         "segmentation": [[2, 2, 12, 2, 12, 10, 2, 10]]})
+            anns.append(
+                {
+                    "id": i,
+                    "image_id": i,
+                    "category_id": 1,
+                    "bbox": [2, 2, 10, 8],
+                    "iscrowd": 0,
+                    "area": 80,
+                    "segmentation": [[2, 2, 12, 2, 12, 10, 2, 10]],
+                }
+            )
     data = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}
     ann_file = folder / "ann.json"
     ann_file.write_text(json.dumps(data))
@@ -212,7 +222,8 @@ def test_custom_paths_catalog_file(cfg, tmp_path):
     catalog_file = tmp_path / "my_catalog.py"
     catalog_file.write_text(
         "class DatasetCatalog:\n"
-        f"    ENTRIES = {{'custom_train': {{'factory': 'COCODataset', 'args': {{'root': {root!r}, 'ann_file': {ann_file!r}}}}}}}\n"
+        "    ENTRIES = {'custom_train': {'factory': 'COCODataset', "
+        f"'args': {{'root': {root!r}, 'ann_file': {ann_file!r}}}}}}}\n"
         "    @staticmethod\n"
         "    def get(name):\n"
         "        return DatasetCatalog.ENTRIES[name]\n"
@@ -276,8 +287,9 @@ def _register(cfg, tmp_path, name, **kwargs):
     cfg.DATASETS.REGISTER_COCO = list(cfg.DATASETS.REGISTER_COCO) + [[name, folder, ann_file]]
 
 
-def _write_dataset_with(folder, categories=({"id": 1, "name": "thing"},), masks=True, keypoints=False,
-                        annotations=True):
+def _write_dataset_with(
+    folder, categories=({"id": 1, "name": "thing"},), masks=True, keypoints=False, annotations=True
+):
     """3 images with a box of category 1 each, with or without masks / keypoints / any annotation."""
     folder.mkdir(parents=True)
     images, anns = [], []
@@ -363,8 +375,11 @@ def test_every_part_of_a_concatenated_training_set_is_checked(cfg, tmp_path):
         make_data_loader(cfg, is_train=True)
     cfg.MODEL.MASK_ON = False
     cfg.DATASETS.TRAIN = ("tiny_train", "other_train")
-    with pytest.raises(ValueError, match="'tiny_train' and 'other_train' are used together but have different "
-                                         "categories: category id 1 is 'thing' in 'tiny_train' but 'other'"):
+    with pytest.raises(
+        ValueError,
+        match="'tiny_train' and 'other_train' are used together but have different "
+        "categories: category id 1 is 'thing' in 'tiny_train' but 'other'",
+    ):
         make_data_loader(cfg, is_train=True)
     cfg.DATASETS.TRAIN = ("tiny_train", "two_train")
     with pytest.raises(ValueError, match="dataset 'two_train' has 2 categories"):

@@ -1,4 +1,5 @@
 """Every PIL image mode becomes 8-bit RGB without PIL's clipping of 16-bit pixels (data/image_modes.py)."""
+
 import io
 import json
 import warnings
@@ -27,11 +28,14 @@ def test_16_bit_png_is_scaled_not_clipped():
     assert (rgb[..., 0] == rgb[..., 2]).all()
 
 
-@pytest.mark.parametrize("mode, pixels, expected", [
-    ("I", np.array([[0, 65535]], dtype=np.int32), [0, 255]),
-    ("F", np.array([[-3.0, 127.6]], dtype=np.float32), [0, 128]),
-    ("F", np.array([[300.0, 1.2]], dtype=np.float32), [255, 1]),
-])
+@pytest.mark.parametrize(
+    "mode, pixels, expected",
+    [
+        ("I", np.array([[0, 65535]], dtype=np.int32), [0, 255]),
+        ("F", np.array([[-3.0, 127.6]], dtype=np.float32), [0, 128]),
+        ("F", np.array([[300.0, 1.2]], dtype=np.float32), [255, 1]),
+    ],
+)
 def test_integer_and_float_modes(mode, pixels, expected):
     image = Image.fromarray(pixels)
     assert image.mode == mode
@@ -73,8 +77,17 @@ def test_coco_dataset_reads_16_bit_and_grey_files(tmp_path):
     for image_id, (name, pixels) in names.items():
         Image.fromarray(pixels).save(tmp_path / name)
         images.append({"id": image_id, "file_name": name, "width": 8, "height": 6})
-        annotations.append({"id": image_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-                            "bbox": [1, 1, 4, 3], "area": 12, "segmentation": [[1, 1, 5, 1, 5, 4, 1, 4]]})
+        annotations.append(
+            {
+                "id": image_id,
+                "image_id": image_id,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": [1, 1, 4, 3],
+                "area": 12,
+                "segmentation": [[1, 1, 5, 1, 5, 4, 1, 4]],
+            }
+        )
     ann = tmp_path / "ann.json"
     ann.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "a"}]}))
     dataset = COCODataset(str(ann), str(tmp_path), True)

@@ -1,5 +1,6 @@
 """GroupedBatchSampler, IterationBasedBatchSampler, DistributedSampler, the collator, and the seeded
 augmentation (SeededBatchSampler, SeededDataset)."""
+
 import pickle
 import random
 
@@ -153,8 +154,9 @@ def test_data_loader_workers_load_what_the_main_process_loads():
     sampler = SeededBatchSampler(BatchSampler(SequentialSampler(range(10)), 3, drop_last=False), 5, base_seed=1)
 
     def load(num_workers):
-        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                                             collate_fn=lambda batch: batch)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=sampler, num_workers=num_workers, collate_fn=lambda batch: batch
+        )
         return list(loader)
 
     torch.manual_seed(5)

@@ -1,4 +1,5 @@
 """Transforms: resize sizes (docs/CONVENTIONS.md#input-transforms), flips moving targets, normalization, pipelines."""
+
 import random
 
 import pytest
@@ -6,7 +7,14 @@ import torch
 from PIL import Image
 
 from maskrcnn_benchmark.config import cfg
-from maskrcnn_benchmark.data.transforms import Compose, Normalize, RandomHorizontalFlip, Resize, ToTensor, build_transforms
+from maskrcnn_benchmark.data.transforms import (
+    Compose,
+    Normalize,
+    RandomHorizontalFlip,
+    Resize,
+    ToTensor,
+    build_transforms,
+)
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 
 

@@ -1,6 +1,7 @@
 """The repository stands on its own: no text file points to notes that live outside it, every
 relative link of the Markdown docs resolves, and every `docs/CONVENTIONS.md#<section>` pointer
 names an existing section."""
+
 import re
 import subprocess
 from pathlib import Path
@@ -35,7 +36,9 @@ def _repository_files() -> List[Path]:
     try:
         out = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT, capture_output=True, check=True,
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")

@@ -4,6 +4,7 @@ and the files, registries, config keys and compiled ops it names exist.
 
 Nothing here compiles C++: the compiled-op section is checked through its touch points (files, the
 schema, the registered op, its fake kernel and opcheck)."""
+
 import os
 import re
 import traceback
@@ -25,7 +26,14 @@ from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "EXTENDING.md"
 EXPECTED_EXAMPLES = [
-    "backbone", "backbone-detector", "head", "dataset", "dataset-loader", "dataset-catalog", "config-key", "op-fake",
+    "backbone",
+    "backbone-detector",
+    "head",
+    "dataset",
+    "dataset-loader",
+    "dataset-catalog",
+    "config-key",
+    "op-fake",
 ]
 EXPECTED_FILES = ["tiny_fpn.yaml", "tiny_width.yaml"]
 # Names the examples add to the global registries; none may exist beforehand.
@@ -171,7 +179,7 @@ def test_dataset_items(examples):
     assert image.getpixel((x2 + 1, y2)) == image.getpixel((x1 - 1, y1)) == (0, 0, 0)
     # the polygon covers exactly the box's pixels
     mask = target.get_field("masks").get_mask_tensor().reshape(48, 64)
-    assert mask[y1:y2 + 1, x1:x2 + 1].all() and mask.sum() == 20 * 20
+    assert mask[y1 : y2 + 1, x1 : x2 + 1].all() and mask.sum() == 20 * 20
 
 
 def test_dataset_loader_batches(examples):
@@ -227,8 +235,14 @@ def _read(relative: str) -> str:
 def test_compiled_op_files_named_in_the_doc_exist():
     named = set(re.findall(r"`((?:csrc|maskrcnn_benchmark|tests|benchmarks)/[^`*\s]+|setup\.py)`", _section(5)))
     required = {
-        "csrc/vision.cpp", f"csrc/cpu/{OP}_cpu.cpp", f"csrc/cuda/{OP}_cuda.cu", f"maskrcnn_benchmark/layers/{OP}.py",
-        "maskrcnn_benchmark/layers/__init__.py", f"tests/layers/test_{OP}.py", "benchmarks/ops.py", "setup.py",
+        "csrc/vision.cpp",
+        f"csrc/cpu/{OP}_cpu.cpp",
+        f"csrc/cuda/{OP}_cuda.cu",
+        f"maskrcnn_benchmark/layers/{OP}.py",
+        "maskrcnn_benchmark/layers/__init__.py",
+        f"tests/layers/test_{OP}.py",
+        "benchmarks/ops.py",
+        "setup.py",
     }
     assert required <= named, f"section 5 no longer names {sorted(required - named)}"
     missing = sorted(path for path in named if not (ROOT / path).exists())
@@ -237,7 +251,7 @@ def test_compiled_op_files_named_in_the_doc_exist():
 
 def test_compiled_op_touch_points():
     schema = _read("csrc/vision.cpp")
-    library = schema[schema.index("TORCH_LIBRARY(maskrcnn_benchmark"):]
+    library = schema[schema.index("TORCH_LIBRARY(maskrcnn_benchmark") :]
     for name in OP_NAMES:
         assert f'"{name}(' in library, f"no schema for {name} in csrc/vision.cpp"
         assert hasattr(torch.ops.maskrcnn_benchmark, name)

@@ -1,4 +1,5 @@
 """Command-line handling shared by tools/train_net.py and tools/test_net.py."""
+
 import argparse
 
 import pytest
@@ -16,12 +17,15 @@ def _parse(argv, monkeypatch, local_rank_env=None):
     return parser.parse_args(argv)
 
 
-@pytest.mark.parametrize("argv,env,expected", [
-    (["--local_rank", "3"], None, 3),     # torch.distributed.launch (old spelling)
-    (["--local-rank=2"], None, 2),        # torch.distributed.launch (new spelling)
-    ([], "5", 5),                         # torchrun sets LOCAL_RANK
-    ([], None, 0),                        # a single process
-])
+@pytest.mark.parametrize(
+    "argv,env,expected",
+    [
+        (["--local_rank", "3"], None, 3),  # torch.distributed.launch (old spelling)
+        (["--local-rank=2"], None, 2),  # torch.distributed.launch (new spelling)
+        ([], "5", 5),  # torchrun sets LOCAL_RANK
+        ([], None, 0),  # a single process
+    ],
+)
 def test_local_rank_from_either_flag_or_the_environment(argv, env, expected, monkeypatch):
     assert _parse(argv + ["--config-file", "x.yaml"], monkeypatch, env).local_rank == expected
 

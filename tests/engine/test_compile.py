@@ -10,6 +10,7 @@ graph break fails) and AOTAutograd's forward and backward graphs as with inducto
 C++ code generation, which takes minutes on a 2-core machine. MASKRCNN_TEST_COMPILE_BACKEND=inductor
 runs the same tests with inductor (looser float agreement is then expected; see TOLERANCE).
 """
+
 import argparse
 import importlib.util
 import logging
@@ -36,27 +37,84 @@ TOLERANCE = dict(rtol=1e-4, atol=1e-5) if BACKEND != "inductor" else dict(rtol=1
 # Mask R-CNN R-18-FPN with GroupNorm, 32 channels, small heads; score threshold 0 so that every
 # image gets detections (and masks) to compare.
 TINY = [
-    "MODEL.DEVICE", "cpu", "MODEL.MASK_ON", "True", "MODEL.BACKBONE.CONV_BODY", "R-18-FPN",
-    "MODEL.BACKBONE.FREEZE_CONV_BODY_AT", "2", "MODEL.RESNETS.RES2_OUT_CHANNELS", "64",
-    "MODEL.RESNETS.BACKBONE_OUT_CHANNELS", "32",
-    "MODEL.RPN.USE_FPN", "True", "MODEL.RPN.ANCHOR_STRIDE", "(4, 8, 16, 32, 64)",
-    "MODEL.RPN.ANCHOR_SIZES", "(16, 32, 64, 128, 256)", "MODEL.RPN.PRE_NMS_TOP_N_TRAIN", "200",
-    "MODEL.RPN.POST_NMS_TOP_N_TRAIN", "100", "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", "100",
-    "MODEL.RPN.PRE_NMS_TOP_N_TEST", "100", "MODEL.RPN.POST_NMS_TOP_N_TEST", "50", "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "50",
-    "MODEL.ROI_HEADS.USE_FPN", "True", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "64",
-    "MODEL.ROI_HEADS.SCORE_THRESH", "0.0", "MODEL.ROI_HEADS.DETECTIONS_PER_IMG", "20",
-    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", "7", "MODEL.ROI_BOX_HEAD.POOLER_SCALES", "(0.25, 0.125, 0.0625, 0.03125)",
-    "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", "2", "MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR", "FPN2MLPFeatureExtractor",
-    "MODEL.ROI_BOX_HEAD.PREDICTOR", "FPNPredictor", "MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM", "64",
-    "MODEL.ROI_BOX_HEAD.NUM_CLASSES", "3", "MODEL.ROI_MASK_HEAD.POOLER_SCALES", "(0.25, 0.125, 0.0625, 0.03125)",
-    "MODEL.ROI_MASK_HEAD.FEATURE_EXTRACTOR", "MaskRCNNFPNFeatureExtractor", "MODEL.ROI_MASK_HEAD.PREDICTOR",
-    "MaskRCNNC4Predictor", "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", "14", "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO", "2",
-    "MODEL.ROI_MASK_HEAD.RESOLUTION", "28", "MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR", "False",
-    "MODEL.ROI_MASK_HEAD.CONV_LAYERS", "(32, 32)", "MODEL.COMPILE.BACKEND", BACKEND,
+    "MODEL.DEVICE",
+    "cpu",
+    "MODEL.MASK_ON",
+    "True",
+    "MODEL.BACKBONE.CONV_BODY",
+    "R-18-FPN",
+    "MODEL.BACKBONE.FREEZE_CONV_BODY_AT",
+    "2",
+    "MODEL.RESNETS.RES2_OUT_CHANNELS",
+    "64",
+    "MODEL.RESNETS.BACKBONE_OUT_CHANNELS",
+    "32",
+    "MODEL.RPN.USE_FPN",
+    "True",
+    "MODEL.RPN.ANCHOR_STRIDE",
+    "(4, 8, 16, 32, 64)",
+    "MODEL.RPN.ANCHOR_SIZES",
+    "(16, 32, 64, 128, 256)",
+    "MODEL.RPN.PRE_NMS_TOP_N_TRAIN",
+    "200",
+    "MODEL.RPN.POST_NMS_TOP_N_TRAIN",
+    "100",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+    "100",
+    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+    "100",
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    "50",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+    "50",
+    "MODEL.ROI_HEADS.USE_FPN",
+    "True",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    "64",
+    "MODEL.ROI_HEADS.SCORE_THRESH",
+    "0.0",
+    "MODEL.ROI_HEADS.DETECTIONS_PER_IMG",
+    "20",
+    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION",
+    "7",
+    "MODEL.ROI_BOX_HEAD.POOLER_SCALES",
+    "(0.25, 0.125, 0.0625, 0.03125)",
+    "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO",
+    "2",
+    "MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR",
+    "FPN2MLPFeatureExtractor",
+    "MODEL.ROI_BOX_HEAD.PREDICTOR",
+    "FPNPredictor",
+    "MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM",
+    "64",
+    "MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+    "3",
+    "MODEL.ROI_MASK_HEAD.POOLER_SCALES",
+    "(0.25, 0.125, 0.0625, 0.03125)",
+    "MODEL.ROI_MASK_HEAD.FEATURE_EXTRACTOR",
+    "MaskRCNNFPNFeatureExtractor",
+    "MODEL.ROI_MASK_HEAD.PREDICTOR",
+    "MaskRCNNC4Predictor",
+    "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION",
+    "14",
+    "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO",
+    "2",
+    "MODEL.ROI_MASK_HEAD.RESOLUTION",
+    "28",
+    "MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR",
+    "False",
+    "MODEL.ROI_MASK_HEAD.CONV_LAYERS",
+    "(32, 32)",
+    "MODEL.COMPILE.BACKEND",
+    BACKEND,
 ]
 REGIONS = [
-    "backbone", "rpn.head", "roi_heads.box.feature_extractor", "roi_heads.box.predictor",
-    "roi_heads.mask.feature_extractor", "roi_heads.mask.predictor",
+    "backbone",
+    "rpn.head",
+    "roi_heads.box.feature_extractor",
+    "roi_heads.box.predictor",
+    "roi_heads.mask.feature_extractor",
+    "roi_heads.mask.predictor",
 ]
 
 
@@ -77,7 +135,9 @@ def targets():
     for objects in ([(10, 12, 50, 60, 1), (60, 20, 110, 80, 2)], [(30, 30, 90, 70, 1)]):
         t = BoxList(torch.tensor([o[:4] for o in objects], dtype=torch.float32), (128, 96))
         t.add_field("labels", torch.tensor([o[4] for o in objects]))
-        t.add_field("masks", SegmentationMask([[[x1, y1, x2, y1, x2, y2, x1, y2]] for x1, y1, x2, y2, _ in objects], (128, 96)))
+        t.add_field(
+            "masks", SegmentationMask([[[x1, y1, x2, y1, x2, y2, x1, y2]] for x1, y1, x2, y2, _ in objects], (128, 96))
+        )
         result.append(t)
     return result
 
@@ -89,7 +149,9 @@ def models():
     torch.manual_seed(0)
     eager = build_detection_model(tiny_cfg())
     torch.manual_seed(1)
-    compiled = maybe_compile(build_detection_model(tiny_cfg("MODEL.COMPILE.ENABLED", "True")), tiny_cfg("MODEL.COMPILE.ENABLED", "True"))
+    compiled = maybe_compile(
+        build_detection_model(tiny_cfg("MODEL.COMPILE.ENABLED", "True")), tiny_cfg("MODEL.COMPILE.ENABLED", "True")
+    )
     compiled.load_state_dict(eager.state_dict())  # loading into a compiled model reaches its regions
     return eager, compiled
 
@@ -120,7 +182,13 @@ def test_training_losses_and_gradients_equal_eager(models):
     eager, compiled = models
     eager_losses, eager_grads = _run_training(eager)
     compiled_losses, compiled_grads = _run_training(compiled)
-    assert set(compiled_losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
+    assert set(compiled_losses) == {
+        "loss_objectness",
+        "loss_rpn_box_reg",
+        "loss_classifier",
+        "loss_box_reg",
+        "loss_mask",
+    }
     for name, value in eager_losses.items():
         torch.testing.assert_close(compiled_losses[name], value, **TOLERANCE, msg=name)
     trainable = [n for n, p in eager.named_parameters() if p.requires_grad]  # FREEZE_CONV_BODY_AT 2: not all
@@ -168,8 +236,9 @@ def test_frozen_batch_norm_backbone_compiles_for_inference():
     # Without autograd FrozenBatchNorm2d's folded weights are cached by data pointer, which dynamo
     # cannot trace: compiled code folds them in the graph instead.
     torch.manual_seed(0)
-    body = ResNet(STAGE_SPECS["R-18-C4"], block=BasicBlock, norm=FrozenBatchNorm2d, res2_out_channels=16,
-                  stem_out_channels=16).eval()
+    body = ResNet(
+        STAGE_SPECS["R-18-C4"], block=BasicBlock, norm=FrozenBatchNorm2d, res2_out_channels=16, stem_out_channels=16
+    ).eval()
     for m in body.modules():
         if isinstance(m, FrozenBatchNorm2d):
             m.weight.uniform_(0.5, 1.5)
@@ -191,7 +260,11 @@ def test_a_shared_feature_extractor_is_compiled_once():
     compile_detector(model, backend=BACKEND)  # lazily: nothing is traced before the first call
     assert model.roi_heads.mask.feature_extractor is model.roi_heads.box.feature_extractor
     assert compiled_regions(model) == [
-        "backbone", "rpn.head", "roi_heads.box.feature_extractor", "roi_heads.box.predictor", "roi_heads.mask.predictor",
+        "backbone",
+        "rpn.head",
+        "roi_heads.box.feature_extractor",
+        "roi_heads.box.predictor",
+        "roi_heads.mask.predictor",
     ]
     assert list(model.state_dict()) == keys
 
@@ -203,13 +276,26 @@ def test_compile_is_off_by_default():
     assert maybe_compile(model, tiny_cfg()) is model and compiled_regions(model) == []
 
 
-@pytest.mark.parametrize("opts, key, allowed", [
-    (["MODEL.COMPILE.MODE", "fast"], "MODEL.COMPILE.MODE", "'default', 'reduce-overhead'"),
-    (["MODEL.COMPILE.DYNAMIC", "maybe"], "MODEL.COMPILE.DYNAMIC", "'auto', 'true', 'false'"),
-    (["MODEL.COMPILE.ENABLED", "True", "MODEL.COMPILE.BACKEND", "nope"], "MODEL.COMPILE.BACKEND", "'inductor'"),
-    (["MODEL.COMPILE.ENABLED", "True", "MODEL.COMPILE.BACKEND", "aot_eager", "MODEL.COMPILE.MODE", "max-autotune"],
-     "MODEL.COMPILE.MODE", "inductor backend's"),
-])
+@pytest.mark.parametrize(
+    "opts, key, allowed",
+    [
+        (["MODEL.COMPILE.MODE", "fast"], "MODEL.COMPILE.MODE", "'default', 'reduce-overhead'"),
+        (["MODEL.COMPILE.DYNAMIC", "maybe"], "MODEL.COMPILE.DYNAMIC", "'auto', 'true', 'false'"),
+        (["MODEL.COMPILE.ENABLED", "True", "MODEL.COMPILE.BACKEND", "nope"], "MODEL.COMPILE.BACKEND", "'inductor'"),
+        (
+            [
+                "MODEL.COMPILE.ENABLED",
+                "True",
+                "MODEL.COMPILE.BACKEND",
+                "aot_eager",
+                "MODEL.COMPILE.MODE",
+                "max-autotune",
+            ],
+            "MODEL.COMPILE.MODE",
+            "inductor backend's",
+        ),
+    ],
+)
 def test_bad_compile_values_name_the_key_and_the_value(tmp_path, opts, key, allowed):
     c = tiny_cfg("OUTPUT_DIR", str(tmp_path), *opts)
     for check in (check_compile, check_config, lambda c: maybe_compile(torch.nn.Module(), c)):
@@ -221,8 +307,16 @@ def test_bad_compile_values_name_the_key_and_the_value(tmp_path, opts, key, allo
 
 def test_reduce_overhead_off_the_gpu_only_warns(caplog):
     with caplog.at_level(logging.WARNING):
-        check_compile(tiny_cfg("MODEL.COMPILE.ENABLED", "True", "MODEL.COMPILE.BACKEND", "inductor",
-                               "MODEL.COMPILE.MODE", "reduce-overhead"))
+        check_compile(
+            tiny_cfg(
+                "MODEL.COMPILE.ENABLED",
+                "True",
+                "MODEL.COMPILE.BACKEND",
+                "inductor",
+                "MODEL.COMPILE.MODE",
+                "reduce-overhead",
+            )
+        )
     assert "CUDA graphs" in caplog.text
 
 
@@ -234,10 +328,14 @@ def _tool(name):
 
 
 @pytest.mark.parametrize("tool", ["train_net", "test_net"])
-@pytest.mark.parametrize("argv", [
-    ["--compile", "--config-file", "x.yaml", "SOLVER.BASE_LR", "0.1"],
-    ["--config-file", "x.yaml", "SOLVER.BASE_LR", "0.1", "--compile"],  # after the KEY VALUE pairs
-], ids=["before_overrides", "after_overrides"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--compile", "--config-file", "x.yaml", "SOLVER.BASE_LR", "0.1"],
+        ["--config-file", "x.yaml", "SOLVER.BASE_LR", "0.1", "--compile"],  # after the KEY VALUE pairs
+    ],
+    ids=["before_overrides", "after_overrides"],
+)
 def test_the_tools_compile_flag_enables_compile(tool, argv, monkeypatch):
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     args = _tool(tool).parse_args(argv)

@@ -1,16 +1,20 @@
 """Joining the process group: collective timeouts and the roll call of ranks."""
+
 import pytest
 
 from maskrcnn_benchmark.engine import distributed_init
 from maskrcnn_benchmark.engine.distributed_init import collective_timeout_s
 
 
-@pytest.mark.parametrize("dist_timeout,backend,expected", [
-    (0, "gloo", 300.0),      # automatic on CPU: minutes, not torch's 30
-    (0, "nccl", 600.0),      # automatic on GPUs: torch's NCCL default
-    (7, "gloo", 7.0),
-    (45, "nccl", 45.0),
-])
+@pytest.mark.parametrize(
+    "dist_timeout,backend,expected",
+    [
+        (0, "gloo", 300.0),  # automatic on CPU: minutes, not torch's 30
+        (0, "nccl", 600.0),  # automatic on GPUs: torch's NCCL default
+        (7, "gloo", 7.0),
+        (45, "nccl", 45.0),
+    ],
+)
 def test_collective_timeout_from_dist_timeout(dist_timeout, backend, expected):
     assert collective_timeout_s(dist_timeout, backend) == expected
 

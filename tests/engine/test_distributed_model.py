@@ -9,6 +9,7 @@ iteration process 1's images hold no object (no positive proposal): the static g
 mask head's parameters still get (zero) gradients. The config
 checks and the start-up error of an unsupported compression are tested in this process.
 """
+
 import os
 import subprocess
 import sys
@@ -38,9 +39,25 @@ def _cfg(opts: Sequence[str] = ()):
 
     c = global_cfg.clone()
     c.merge_from_file(CONFIG)
-    c.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.WEIGHT", "", "DTYPE", "float32", "OUTPUT_DIR", "",
-                       "MODEL.RPN.POST_NMS_TOP_N_TRAIN", "50", "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", "50",
-                       "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "64", *opts])
+    c.merge_from_list(
+        [
+            "MODEL.DEVICE",
+            "cpu",
+            "MODEL.WEIGHT",
+            "",
+            "DTYPE",
+            "float32",
+            "OUTPUT_DIR",
+            "",
+            "MODEL.RPN.POST_NMS_TOP_N_TRAIN",
+            "50",
+            "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+            "50",
+            "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+            "64",
+            *opts,
+        ]
+    )
     return c
 
 
@@ -98,9 +115,13 @@ def _worker(out_path: str) -> None:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(total)
-        results[name] = {"losses": losses, "initial": initial,
-                         "weights": {k: v.clone() for k, v in ddp.module.state_dict().items()},
-                         "static_graph": ddp.static_graph, "bucket_view": ddp.gradient_as_bucket_view}
+        results[name] = {
+            "losses": losses,
+            "initial": initial,
+            "weights": {k: v.clone() for k, v in ddp.module.state_dict().items()},
+            "static_graph": ddp.static_graph,
+            "bucket_view": ddp.gradient_as_bucket_view,
+        }
     if rank == 0:
         torch.save(results, out_path)
     dist.destroy_process_group()
@@ -112,8 +133,15 @@ def trained(tmp_path_factory) -> dict:
     import tiny_training as tt
 
     out = tmp_path_factory.mktemp("ddp") / "results.pth"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={tt.free_port()}",
-               os.path.abspath(__file__), str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={tt.free_port()}",
+        os.path.abspath(__file__),
+        str(out),
+    ]
     proc = subprocess.run(command, cwd=REPO, env=tt.run_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return torch.load(out, weights_only=False)
@@ -149,12 +177,15 @@ def test_gradient_accumulation_turns_the_static_graph_off_and_matches_plain_ddp(
     _assert_weights_close(defaults["weights"], plain["weights"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("opts, key, allowed", [
-    (["SOLVER.DDP.GRADIENT_COMPRESSION", "int8"], "SOLVER.DDP.GRADIENT_COMPRESSION", "'none', 'fp16', 'bf16'"),
-    (["SOLVER.DDP.GRADIENT_COMPRESSION", "FP16"], "SOLVER.DDP.GRADIENT_COMPRESSION", "'none', 'fp16', 'bf16'"),
-    (["SOLVER.DDP.BUCKET_CAP_MB", "0"], "SOLVER.DDP.BUCKET_CAP_MB", "> 0"),
-    (["SOLVER.DDP.FIND_UNUSED_PARAMETERS", "True"], "SOLVER.DDP.FIND_UNUSED_PARAMETERS", "STATIC_GRAPH False"),
-])
+@pytest.mark.parametrize(
+    "opts, key, allowed",
+    [
+        (["SOLVER.DDP.GRADIENT_COMPRESSION", "int8"], "SOLVER.DDP.GRADIENT_COMPRESSION", "'none', 'fp16', 'bf16'"),
+        (["SOLVER.DDP.GRADIENT_COMPRESSION", "FP16"], "SOLVER.DDP.GRADIENT_COMPRESSION", "'none', 'fp16', 'bf16'"),
+        (["SOLVER.DDP.BUCKET_CAP_MB", "0"], "SOLVER.DDP.BUCKET_CAP_MB", "> 0"),
+        (["SOLVER.DDP.FIND_UNUSED_PARAMETERS", "True"], "SOLVER.DDP.FIND_UNUSED_PARAMETERS", "STATIC_GRAPH False"),
+    ],
+)
 def test_config_checks_reject_bad_values_naming_key_and_value(opts, key, allowed):
     from maskrcnn_benchmark.config.checks import ConfigValueError, check_config
 
@@ -167,8 +198,20 @@ def test_config_checks_reject_bad_values_naming_key_and_value(opts, key, allowed
 def test_config_checks_accept_the_ddp_settings_users_may_choose():
     from maskrcnn_benchmark.config.checks import check_config
 
-    check_config(_cfg(["SOLVER.DDP.STATIC_GRAPH", "False", "SOLVER.DDP.FIND_UNUSED_PARAMETERS", "True",
-                       "SOLVER.DDP.GRADIENT_COMPRESSION", "bf16", "SOLVER.DDP.BUCKET_CAP_MB", "100"]))
+    check_config(
+        _cfg(
+            [
+                "SOLVER.DDP.STATIC_GRAPH",
+                "False",
+                "SOLVER.DDP.FIND_UNUSED_PARAMETERS",
+                "True",
+                "SOLVER.DDP.GRADIENT_COMPRESSION",
+                "bf16",
+                "SOLVER.DDP.BUCKET_CAP_MB",
+                "100",
+            ]
+        )
+    )
 
 
 def test_an_unsupported_compression_dtype_fails_at_start_up_naming_key_value_and_backend(monkeypatch):

@@ -1,4 +1,5 @@
 """What the evaluation of a config covers."""
+
 from maskrcnn_benchmark.engine.evaluation import iou_types_of
 
 

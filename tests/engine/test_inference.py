@@ -1,5 +1,6 @@
 """engine.inference: running a (stub) model over a list-based data loader, gathering, saving
 predictions.pth, evaluating (ground truth as predictions -> AP 100%), non-main ranks."""
+
 import json
 import logging
 import os
@@ -39,12 +40,24 @@ def _write_gt(path):
         kps = [0.0] * 51
         if cat == 1:
             kps = sum(([float(x + rng.uniform(0, w)), float(y + rng.uniform(0, h)), 2] for _ in range(17)), [])
-        anns.append({"id": k + 1, "image_id": img, "category_id": cat, "segmentation": [poly], "iscrowd": 0,
-                     "area": float(mask_util.area(rle)), "bbox": [x, y, w, h], "keypoints": kps,
-                     "num_keypoints": 17 if cat == 1 else 0})
-    gt = {"images": [{"id": i, "width": w, "height": h} for i, w, h in IMAGES], "annotations": anns,
-          "categories": [{"id": 1, "name": "person", "keypoints": PersonKeypoints.NAMES},
-                         {"id": 4, "name": "kite"}]}
+        anns.append(
+            {
+                "id": k + 1,
+                "image_id": img,
+                "category_id": cat,
+                "segmentation": [poly],
+                "iscrowd": 0,
+                "area": float(mask_util.area(rle)),
+                "bbox": [x, y, w, h],
+                "keypoints": kps,
+                "num_keypoints": 17 if cat == 1 else 0,
+            }
+        )
+    gt = {
+        "images": [{"id": i, "width": w, "height": h} for i, w, h in IMAGES],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "person", "keypoints": PersonKeypoints.NAMES}, {"id": 4, "name": "kite"}],
+    }
     with open(path, "w") as f:
         json.dump(gt, f)
 
@@ -91,15 +104,19 @@ def _gt_prediction(dataset, idx):
     info = dataset.get_img_info(idx)
     w, h = info["width"], info["height"]
     anns = dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=dataset.id_to_img_map[idx]))
-    boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2] - 1,
-                           a["bbox"][1] + a["bbox"][3] - 1] for a in anns], dtype=torch.float32).reshape(-1, 4)
+    boxes = torch.tensor(
+        [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2] - 1, a["bbox"][1] + a["bbox"][3] - 1] for a in anns],
+        dtype=torch.float32,
+    ).reshape(-1, 4)
     pred = BoxList(boxes, (w, h))
     pred.add_field("scores", torch.ones(len(anns)))
     pred.add_field("labels", torch.tensor([1 if a["category_id"] == 1 else 2 for a in anns], dtype=torch.int64))
     pred.add_field("objectness", torch.ones(len(anns)))
     masks = [torch.from_numpy(dataset.coco.annToMask(a)) for a in anns]
     masks = torch.stack(masks)[:, None].float() if masks else torch.zeros(0, 1, h, w)
-    pred.add_field("keypoints", PersonKeypoints(torch.tensor([a["keypoints"] for a in anns]).reshape(-1, 17, 3), (w, h)))
+    pred.add_field(
+        "keypoints", PersonKeypoints(torch.tensor([a["keypoints"] for a in anns]).reshape(-1, 17, 3), (w, h))
+    )
     pred = pred.resize((w * SCALE, h * SCALE))
     pred.add_field("mask", F.interpolate(masks, scale_factor=SCALE, mode="nearest") > 0.5)
     return pred
@@ -138,10 +155,16 @@ def test_inference_with_gt_model_gives_perfect_ap(dataset, tmp_path, caplog):
     model.train()
     out = str(tmp_path / "inference" / "coco_test")
     with caplog.at_level(logging.INFO, logger=LOGGER):
-        results, coco_results = inference(model, ListLoader(dataset), "coco_test",
-                                          iou_types=("bbox", "segm", "keypoints"), device="cpu",
-                                          output_folder=out, per_class_ap=True,
-                                          expected_results=[["bbox", "AP", 1.0, 0.001]])
+        results, coco_results = inference(
+            model,
+            ListLoader(dataset),
+            "coco_test",
+            iou_types=("bbox", "segm", "keypoints"),
+            device="cpu",
+            output_folder=out,
+            per_class_ap=True,
+            expected_results=[["bbox", "AP", 1.0, 0.001]],
+        )
     for task, metrics in results.results.items():
         for metric, value in metrics.items():
             assert value == pytest.approx(1.0), (task, metric, value)
@@ -160,8 +183,17 @@ def test_inference_with_gt_model_gives_perfect_ap(dataset, tmp_path, caplog):
 
 
 def test_inference_box_only(dataset, tmp_path):
-    assert inference(StubModel(dataset), ListLoader(dataset), "coco_test", box_only=True, device="cpu",
-                     output_folder=str(tmp_path)) is None
+    assert (
+        inference(
+            StubModel(dataset),
+            ListLoader(dataset),
+            "coco_test",
+            box_only=True,
+            device="cpu",
+            output_folder=str(tmp_path),
+        )
+        is None
+    )
     res = torch.load(str(tmp_path / "box_proposals.pth"), weights_only=False)
     assert res.results["box_proposal"]["AR@100"] == pytest.approx(1.0)
 
@@ -174,16 +206,19 @@ def test_inference_on_a_non_main_rank_returns_none(dataset, tmp_path, monkeypatc
         raise AssertionError("only the main process evaluates")
 
     monkeypatch.setattr(inference_module, "evaluate", no_evaluation)
-    assert inference(StubModel(dataset), ListLoader(dataset), "coco_test", device="cpu",
-                     output_folder=str(tmp_path)) is None
+    assert (
+        inference(StubModel(dataset), ListLoader(dataset), "coco_test", device="cpu", output_folder=str(tmp_path))
+        is None
+    )
     assert not os.path.exists(str(tmp_path / "predictions.pth"))
 
 
 def test_compute_on_dataset_outputs_cpu_dict_and_times_model(dataset):
     model = StubModel(dataset)
     timer = inference_module._Timer()
-    results = compute_on_dataset(model, ListLoader(dataset, batch_size=1), "cpu", timer=timer,
-                                 autocast_dtype="bfloat16")
+    results = compute_on_dataset(
+        model, ListLoader(dataset, batch_size=1), "cpu", timer=timer, autocast_dtype="bfloat16"
+    )
     assert sorted(results) == [0, 1, 2] and all(isinstance(k, int) for k in results)
     assert all(r.bbox.device.type == "cpu" for r in results.values())
     assert timer.calls == 3 and timer.total_time > 0
@@ -194,7 +229,9 @@ def test_compute_on_dataset_outputs_cpu_dict_and_times_model(dataset):
 
 def test_accumulate_merges_ranks_in_dataset_order(monkeypatch, caplog):
     boxes = [BoxList(torch.zeros(i, 4), (10, 10)) for i in range(4)]
-    monkeypatch.setattr(inference_module, "all_gather", lambda d: [{0: boxes[0], 2: boxes[2]}, {3: boxes[3], 1: boxes[1]}])
+    monkeypatch.setattr(
+        inference_module, "all_gather", lambda d: [{0: boxes[0], 2: boxes[2]}, {3: boxes[3], 1: boxes[1]}]
+    )
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         merged = _accumulate_predictions_from_multiple_gpus({})
     assert [len(b) for b in merged] == [0, 1, 2, 3]
@@ -239,10 +276,26 @@ def test_bbox_aug_maps_every_transform_back_and_merges(dataset):
     from maskrcnn_benchmark.engine.bbox_aug import im_detect_bbox_aug
 
     cfg = global_cfg.clone()
-    cfg.merge_from_list(["INPUT.MIN_SIZE_TEST", 100, "INPUT.MAX_SIZE_TEST", 1000, "MODEL.ROI_BOX_HEAD.NUM_CLASSES", 2,
-                         "TEST.BBOX_AUG.ENABLED", True, "TEST.BBOX_AUG.H_FLIP", True,
-                         "TEST.BBOX_AUG.SCALES", (150, 200), "TEST.BBOX_AUG.SCALE_H_FLIP", True,
-                         "DATALOADER.SIZE_DIVISIBILITY", 32])
+    cfg.merge_from_list(
+        [
+            "INPUT.MIN_SIZE_TEST",
+            100,
+            "INPUT.MAX_SIZE_TEST",
+            1000,
+            "MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+            2,
+            "TEST.BBOX_AUG.ENABLED",
+            True,
+            "TEST.BBOX_AUG.H_FLIP",
+            True,
+            "TEST.BBOX_AUG.SCALES",
+            (150, 200),
+            "TEST.BBOX_AUG.SCALE_H_FLIP",
+            True,
+            "DATALOADER.SIZE_DIVISIBILITY",
+            32,
+        ]
+    )
     pixels = np.zeros((80, 120, 3), dtype=np.uint8)
     pixels[20:50, 10:40] = 255  # x 10..39, y 20..49 (inclusive) at the original size
     model = RectangleFinder()
@@ -285,7 +338,8 @@ def test_compute_on_dataset_with_bbox_aug_passes_the_raw_images():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_compute_on_dataset_on_cuda_with_fp16_autocast(dataset):
     timer = inference_module._Timer()
-    results = compute_on_dataset(StubModel(dataset).cuda(), ListLoader(dataset), "cuda", timer=timer,
-                                 autocast_dtype=torch.float16)
+    results = compute_on_dataset(
+        StubModel(dataset).cuda(), ListLoader(dataset), "cuda", timer=timer, autocast_dtype=torch.float16
+    )
     assert sorted(results) == [0, 1, 2] and timer.calls == 2
     assert all(r.bbox.device.type == "cpu" for r in results.values())

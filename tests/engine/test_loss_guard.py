@@ -1,4 +1,5 @@
 """LossGuard: non-finite losses, divergence against the run's reference loss."""
+
 import pytest
 import torch
 

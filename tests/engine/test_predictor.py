@@ -1,5 +1,6 @@
 """Predictor and COCODemo on a tiny randomly initialised Mask R-CNN (CPU): input types and sizes,
 batching, original-size outputs, weights and class names, the demo's drawing."""
+
 import importlib.util
 import json
 import logging
@@ -25,10 +26,26 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MASK_CONFIG = os.path.join(REPO, "configs", "cpu", "e2e_mask_rcnn_R_18_FPN_cpu.yaml")
 KEYPOINT_CONFIG = os.path.join(REPO, "configs", "cpu", "e2e_keypoint_rcnn_R_18_FPN_cpu.yaml")
 TINY = [
-    "MODEL.DEVICE", "cpu", "DTYPE", "float32", "MODEL.ROI_HEADS.SCORE_THRESH", "0.0",
-    "MODEL.ROI_HEADS.DETECTIONS_PER_IMG", "8", "MODEL.RPN.PRE_NMS_TOP_N_TEST", "60",
-    "MODEL.RPN.POST_NMS_TOP_N_TEST", "30", "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "30",
-    "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96", "TEST.IMS_PER_BATCH", "4",
+    "MODEL.DEVICE",
+    "cpu",
+    "DTYPE",
+    "float32",
+    "MODEL.ROI_HEADS.SCORE_THRESH",
+    "0.0",
+    "MODEL.ROI_HEADS.DETECTIONS_PER_IMG",
+    "8",
+    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+    "60",
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    "30",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+    "30",
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "INPUT.MAX_SIZE_TEST",
+    "96",
+    "TEST.IMS_PER_BATCH",
+    "4",
 ]
 
 
@@ -125,8 +142,11 @@ def test_bgr_numpy_pil_and_tensors_give_the_same_result(setup):
     bgr = random_bgr(90, 120, 6)
     rgb = bgr[:, :, ::-1].copy()
     reference = predictor(bgr)
-    for image in (Image.fromarray(rgb), torch.from_numpy(rgb).permute(2, 0, 1),
-                  torch.from_numpy(rgb).permute(2, 0, 1).double() / 255):
+    for image in (
+        Image.fromarray(rgb),
+        torch.from_numpy(rgb).permute(2, 0, 1),
+        torch.from_numpy(rgb).permute(2, 0, 1).double() / 255,
+    ):
         assert_same(predictor(image), reference)
     swapped = predictor(rgb)  # the same array read as BGR is another image
     assert not torch.equal(swapped.get_field("scores"), reference.get_field("scores"))
@@ -138,16 +158,19 @@ def test_grey_images_are_accepted(setup):
     assert_same(predictor(grey), predictor(Image.fromarray(grey)))
 
 
-@pytest.mark.parametrize("image, expected", [
-    (np.zeros((20, 30, 3), dtype=np.float32), "uint8"),
-    (np.zeros((20, 30, 4), dtype=np.uint8), "[H, W, 3]"),
-    (torch.zeros((1, 3, 20, 30)), "list(batch)"),
-    (torch.zeros((20, 30, 3), dtype=torch.uint8), "channels first"),
-    (torch.full((3, 20, 30), 255.0), "0..1"),
-    (torch.zeros((3, 20, 30), dtype=torch.int32), "uint8 or floating"),
-    (np.zeros((0, 30, 3), dtype=np.uint8), "empty"),
-    ("image.jpg", "got a str"),
-])
+@pytest.mark.parametrize(
+    "image, expected",
+    [
+        (np.zeros((20, 30, 3), dtype=np.float32), "uint8"),
+        (np.zeros((20, 30, 4), dtype=np.uint8), "[H, W, 3]"),
+        (torch.zeros((1, 3, 20, 30)), "list(batch)"),
+        (torch.zeros((20, 30, 3), dtype=torch.uint8), "channels first"),
+        (torch.full((3, 20, 30), 255.0), "0..1"),
+        (torch.zeros((3, 20, 30), dtype=torch.int32), "uint8 or floating"),
+        (np.zeros((0, 30, 3), dtype=np.uint8), "empty"),
+        ("image.jpg", "got a str"),
+    ],
+)
 def test_wrong_inputs_name_the_image_and_the_expectation(setup, image, expected):
     _, _, predictor = setup
     with pytest.raises(ValueError) as error:
@@ -162,13 +185,17 @@ def test_weights_must_cover_the_whole_model(setup, tmp_path, caplog):
     with pytest.raises(WeightsCoverageError) as info:
         Predictor(other_cfg, weights=weights)  # weights of a 5-class model
     message = str(info.value)
-    assert "does not cover the whole model" in message and "cls_score.weight (model [3, 256] vs file [5, 256])" in message
+    assert (
+        "does not cover the whole model" in message and "cls_score.weight (model [3, 256] vs file [5, 256])" in message
+    )
     assert "allow_random_weights=True" in message
     with caplog.at_level(logging.WARNING):
         predictor = Predictor(other_cfg, weights=weights, allow_random_weights=True)
     assert "keep RANDOM values" in caplog.text
-    assert torch.equal(predictor.model.state_dict()["backbone.body.stem.conv1.weight"],
-                       torch.load(weights, weights_only=True)["model"]["backbone.body.stem.conv1.weight"])
+    assert torch.equal(
+        predictor.model.state_dict()["backbone.body.stem.conv1.weight"],
+        torch.load(weights, weights_only=True)["model"]["backbone.body.stem.conv1.weight"],
+    )
     # A backbone alone (e.g. ImageNet weights) is no model to predict with.
     backbone = {k: v for k, v in torch.load(weights, weights_only=True)["model"].items() if k.startswith("backbone.")}
     torch.save({"model": backbone}, tmp_path / "backbone.pth")
@@ -287,9 +314,11 @@ def test_masks_pasted_by_the_model_are_scaled_to_the_original_size(setup):
 
 # ------------------------------------------------------------------------------------------- COCODemo
 
+
 def crafted_predictions(width=160, height=120):
-    boxes = BoxList(torch.tensor([[20.0, 30.0, 70.0, 80.0], [100.0, 10.0, 140.0, 50.0], [0.0, 0.0, 5.0, 5.0]]),
-                    (width, height))
+    boxes = BoxList(
+        torch.tensor([[20.0, 30.0, 70.0, 80.0], [100.0, 10.0, 140.0, 50.0], [0.0, 0.0, 5.0, 5.0]]), (width, height)
+    )
     boxes.add_field("scores", torch.tensor([0.75, 0.9, 0.1]))
     boxes.add_field("labels", torch.tensor([1, 2, 3]))
     masks = torch.zeros((3, 1, height, width), dtype=torch.bool)
@@ -345,7 +374,7 @@ def test_create_mask_montage_and_colors(demo):
     assert demo.create_mask_montage(image, crafted_predictions()).shape == (120, 160, 3)
     colors = demo.compute_colors_for_labels(torch.tensor([1, 2]))
     assert colors.shape == (2, 3)
-    assert colors[0].tolist() == [(2 ** 25 - 1) % 255, (2 ** 15 - 1) % 255, (2 ** 21 - 1) % 255]
+    assert colors[0].tolist() == [(2**25 - 1) % 255, (2**15 - 1) % 255, (2**21 - 1) % 255]
 
 
 def test_demo_predictor_shim_exports_the_same_class():

@@ -1,4 +1,5 @@
 """Seeding every random number generator of a process."""
+
 from maskrcnn_benchmark.engine.rng_state import seed_everything
 
 

@@ -1,5 +1,6 @@
 """do_train: checkpoints and metrics, exact resume, non-finite losses, gradient accumulation and
 clipping, mixed precision on CPU. Batches come from a list (the data pipeline has its own tests)."""
+
 import json
 import os
 
@@ -21,12 +22,27 @@ CPU_CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "cpu
 def _cfg(tmp_path, *opts):
     c = global_cfg.clone()
     c.merge_from_file(CPU_CONFIG)
-    c.merge_from_list([
-        "OUTPUT_DIR", str(tmp_path), "SOLVER.BASE_LR", "0.01", "SOLVER.WARMUP_ITERS", "0", "SOLVER.LOG_PERIOD", "2",
-        "MODEL.RPN.PRE_NMS_TOP_N_TRAIN", "200", "MODEL.RPN.POST_NMS_TOP_N_TRAIN", "100",
-        "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", "100", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32",
-        *[str(o) for o in opts],
-    ])
+    c.merge_from_list(
+        [
+            "OUTPUT_DIR",
+            str(tmp_path),
+            "SOLVER.BASE_LR",
+            "0.01",
+            "SOLVER.WARMUP_ITERS",
+            "0",
+            "SOLVER.LOG_PERIOD",
+            "2",
+            "MODEL.RPN.PRE_NMS_TOP_N_TRAIN",
+            "200",
+            "MODEL.RPN.POST_NMS_TOP_N_TRAIN",
+            "100",
+            "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+            "100",
+            "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+            "32",
+            *[str(o) for o in opts],
+        ]
+    )
     return c
 
 
@@ -40,7 +56,10 @@ def _batch(seed):
         boxes = torch.cat([xy, xy + torch.tensor([30.0, 24.0])], 1)
         t = BoxList(boxes, (96, 64))
         t.add_field("labels", torch.tensor([1, 3]))
-        t.add_field("masks", SegmentationMask([[[x1, y1, x2, y1, x2, y2, x1, y2]] for x1, y1, x2, y2 in boxes.tolist()], (96, 64)))
+        t.add_field(
+            "masks",
+            SegmentationMask([[[x1, y1, x2, y1, x2, y2, x1, y2]] for x1, y1, x2, y2 in boxes.tolist()], (96, 64)),
+        )
         targets.append(t)
     return to_image_list(images, 32), targets, (0, 1)
 
@@ -69,7 +88,7 @@ class _ListLoader:
         return len(self.batches)
 
     def __iter__(self):
-        return iter(self.batches[self.start:])
+        return iter(self.batches[self.start :])
 
 
 def _metrics(tmp_path):
@@ -81,11 +100,25 @@ def test_training_writes_checkpoints_and_metrics_and_the_loss_falls(tmp_path):
     c = _cfg(tmp_path, "SOLVER.MAX_ITER", 24)
     batch = _batch(0)
     _train(c, [batch] * 24, checkpoint_period=10)
-    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["model_0000010.pth", "model_0000020.pth", "model_final.pth"]
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == [
+        "model_0000010.pth",
+        "model_0000020.pth",
+        "model_final.pth",
+    ]
     assert (tmp_path / "last_checkpoint").read_text().strip() == str(tmp_path / "model_final.pth")
     metrics = _metrics(tmp_path)
     assert [m["iteration"] for m in metrics] == list(range(2, 25, 2))
-    for key in ("loss", "loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg", "lr", "time", "data"):
+    for key in (
+        "loss",
+        "loss_classifier",
+        "loss_box_reg",
+        "loss_mask",
+        "loss_objectness",
+        "loss_rpn_box_reg",
+        "lr",
+        "time",
+        "data",
+    ):
         assert key in metrics[0]
     assert metrics[-1]["loss"] < 0.6 * metrics[0]["loss"]
 
@@ -118,7 +151,7 @@ class _LossModel(torch.nn.Module):
     def forward(self, images, targets):
         self.calls += 1
         scale = float("nan") if self.calls == self.nan_at else 1.0
-        return {"loss_a": (self.weight * images.tensors.mean()).sum() * scale, "loss_b": (self.weight ** 2).sum()}
+        return {"loss_a": (self.weight * images.tensors.mean()).sum() * scale, "loss_b": (self.weight**2).sum()}
 
 
 def test_non_finite_loss_stops_before_the_step_and_keeps_the_last_healthy_checkpoint(tmp_path):
@@ -201,8 +234,19 @@ def test_the_reference_loss_is_kept_across_a_resume(tmp_path):
 
 
 def test_gradient_accumulation_steps_once_per_iteration_and_clipping_bounds_the_update(tmp_path):
-    c = _cfg(tmp_path, "SOLVER.MAX_ITER", 2, "SOLVER.ACCUMULATE_GRAD_ITERS", 3, "SOLVER.CLIP_GRAD_NORM", 1e-3,
-             "SOLVER.WEIGHT_DECAY", 0.0, "SOLVER.MOMENTUM", 0.0)
+    c = _cfg(
+        tmp_path,
+        "SOLVER.MAX_ITER",
+        2,
+        "SOLVER.ACCUMULATE_GRAD_ITERS",
+        3,
+        "SOLVER.CLIP_GRAD_NORM",
+        1e-3,
+        "SOLVER.WEIGHT_DECAY",
+        0.0,
+        "SOLVER.MOMENTUM",
+        0.0,
+    )
     model = _LossModel()
     before = model.weight.detach().clone()
     _, _, scheduler, arguments = _train(c, [_batch(s) for s in range(6)], model=model)

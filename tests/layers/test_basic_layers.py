@@ -1,4 +1,5 @@
 """FrozenBatchNorm2d, the empty-safe wrappers and smooth_l1_loss against plain torch."""
+
 import torch
 from torch.nn import functional as F
 

@@ -1,4 +1,5 @@
 """Tests of ROIAlign (maskrcnn_benchmark.layers.roi_align and torch.ops.maskrcnn_benchmark.roi_align_*)."""
+
 import math
 
 import pytest
@@ -125,7 +126,9 @@ def test_forward_matches_reference(data, aligned, sampling_ratio):
     x, rois = data
     x, rois = x[:, :5], rois[:25]
     out = roi_align(x, rois, 5, 0.25, sampling_ratio, aligned)
-    torch.testing.assert_close(out, reference_roi_align(x, rois, (5, 5), 0.25, sampling_ratio, aligned), rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        out, reference_roi_align(x, rois, (5, 5), 0.25, sampling_ratio, aligned), rtol=0, atol=1e-5
+    )
     # float64 end to end: agreement to rounding
     out64 = roi_align(x.double(), rois.double(), 5, 0.25, sampling_ratio, aligned)
     ref64 = reference_roi_align(x.double(), rois.double(), (5, 5), 0.25, sampling_ratio, aligned)
@@ -306,7 +309,9 @@ def test_errors():
     with pytest.raises(RuntimeError, match="grad must have shape"):
         ops.roi_align_backward(torch.randn(1, 3, 2, 3), rois, 1.0, 2, 2, 2, 3, 8, 8, 2, False)
     with pytest.raises(RuntimeError, match=r"rois\[0, 0\] \(batch index\)"):
-        ops.roi_align_backward(torch.randn(1, 3, 2, 2), rois + torch.tensor([5.0, 0, 0, 0, 0]), 1.0, 2, 2, 2, 3, 8, 8, 2, False)
+        ops.roi_align_backward(
+            torch.randn(1, 3, 2, 2), rois + torch.tensor([5.0, 0, 0, 0, 0]), 1.0, 2, 2, 2, 3, 8, 8, 2, False
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -317,7 +322,10 @@ def test_module(data):
     x, rois = data
     m = ROIAlign((7, 7), spatial_scale=0.25, sampling_ratio=2)
     assert repr(m) == "ROIAlign(output_size=(7, 7), spatial_scale=0.25, sampling_ratio=2)"
-    assert repr(ROIAlign(7, 0.5, 0, aligned=True)) == "ROIAlign(output_size=7, spatial_scale=0.5, sampling_ratio=0, aligned=True)"
+    assert (
+        repr(ROIAlign(7, 0.5, 0, aligned=True))
+        == "ROIAlign(output_size=7, spatial_scale=0.5, sampling_ratio=0, aligned=True)"
+    )
     torch.testing.assert_close(m(x, rois), roi_align(x, rois, 7, 0.25, 2), rtol=0, atol=0)
     assert len(list(m.parameters())) == 0 and len(m.state_dict()) == 0
 
@@ -423,7 +431,9 @@ def test_cuda_torchvision_kernels_equal_our_own(op):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 8, 40, 48, generator=g).cuda()
     xy = torch.rand(30, 2, generator=g) * 120
-    rois = torch.cat([(torch.arange(30) % 2).float()[:, None], xy, xy + torch.rand(30, 2, generator=g) * 80 + 1], 1).cuda()
+    rois = torch.cat(
+        [(torch.arange(30) % 2).float()[:, None], xy, xy + torch.rand(30, 2, generator=g) * 80 + 1], 1
+    ).cuda()
     fn = (lambda t: roi_align(t, rois, 7, 0.25, 2)) if op == "roi_align" else (lambda t: roi_pool(t, rois, 7, 0.25))
     outputs = []
     for use_torchvision in (True, False):

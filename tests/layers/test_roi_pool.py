@@ -1,4 +1,5 @@
 """Tests of ROIPool (maskrcnn_benchmark.layers.roi_pool and torch.ops.maskrcnn_benchmark.roi_pool_*)."""
+
 import math
 
 import pytest

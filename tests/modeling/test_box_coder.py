@@ -1,4 +1,5 @@
 """BoxCoder against the legacy formulas (docs/CONVENTIONS.md#box-coder), written out per box."""
+
 import math
 
 import pytest

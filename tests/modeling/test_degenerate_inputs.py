@@ -3,6 +3,7 @@ and C4): diverged weights (NaN, +-1e30), images without proposals or detections,
 training batches whose targets were all removed. Inference must return well-formed BoxLists (every
 usual field, right shapes and dtypes, nothing non-finite); training must give finite losses.
 The post-processors' own degenerate cases are tested next to them (tests/modeling/roi_heads, rpn)."""
+
 from typing import Dict, List
 
 import pytest
@@ -16,44 +17,113 @@ from maskrcnn_benchmark.structures.keypoint import PersonKeypoints
 from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
 
 _GN_BODY = [  # narrow (16-channel res2) ResNet-18 with GroupNorm, few proposals
-    "MODEL.RESNETS.STEM_OUT_CHANNELS", 16, "MODEL.RESNETS.RES2_OUT_CHANNELS", 16,
-    "MODEL.RESNETS.TRANS_FUNC", "BottleneckWithGN", "MODEL.RESNETS.STEM_FUNC", "StemWithGN",
-    "MODEL.GROUP_NORM.NUM_GROUPS", 8, "MODEL.BACKBONE.FREEZE_CONV_BODY_AT", 0,
-    "MODEL.RPN.PRE_NMS_TOP_N_TRAIN", 100, "MODEL.RPN.POST_NMS_TOP_N_TRAIN", 50,
-    "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", 50, "MODEL.RPN.PRE_NMS_TOP_N_TEST", 60,
-    "MODEL.RPN.POST_NMS_TOP_N_TEST", 20, "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", 20,
-    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", 32, "MODEL.ROI_HEADS.SCORE_THRESH", 0.0,
-    "MODEL.ROI_HEADS.DETECTIONS_PER_IMG", 10, "MODEL.ROI_BOX_HEAD.NUM_CLASSES", 3,
+    "MODEL.RESNETS.STEM_OUT_CHANNELS",
+    16,
+    "MODEL.RESNETS.RES2_OUT_CHANNELS",
+    16,
+    "MODEL.RESNETS.TRANS_FUNC",
+    "BottleneckWithGN",
+    "MODEL.RESNETS.STEM_FUNC",
+    "StemWithGN",
+    "MODEL.GROUP_NORM.NUM_GROUPS",
+    8,
+    "MODEL.BACKBONE.FREEZE_CONV_BODY_AT",
+    0,
+    "MODEL.RPN.PRE_NMS_TOP_N_TRAIN",
+    100,
+    "MODEL.RPN.POST_NMS_TOP_N_TRAIN",
+    50,
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+    50,
+    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+    60,
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    20,
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+    20,
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    32,
+    "MODEL.ROI_HEADS.SCORE_THRESH",
+    0.0,
+    "MODEL.ROI_HEADS.DETECTIONS_PER_IMG",
+    10,
+    "MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+    3,
 ]
 _FPN_SCALES = (0.25, 0.125, 0.0625, 0.03125)
 _FPN = _GN_BODY + [
-    "MODEL.BACKBONE.CONV_BODY", "R-18-FPN", "MODEL.RESNETS.BACKBONE_OUT_CHANNELS", 16, "MODEL.FPN.USE_GN", True,
-    "MODEL.RPN.USE_FPN", True, "MODEL.RPN.ANCHOR_STRIDE", (4, 8, 16, 32, 64),
-    "MODEL.RPN.ANCHOR_SIZES", (16, 32, 64, 128, 256), "MODEL.ROI_HEADS.USE_FPN", True,
-    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", 7, "MODEL.ROI_BOX_HEAD.POOLER_SCALES", _FPN_SCALES,
-    "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", 2, "MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR", "FPN2MLPFeatureExtractor",
-    "MODEL.ROI_BOX_HEAD.PREDICTOR", "FPNPredictor", "MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM", 32,
+    "MODEL.BACKBONE.CONV_BODY",
+    "R-18-FPN",
+    "MODEL.RESNETS.BACKBONE_OUT_CHANNELS",
+    16,
+    "MODEL.FPN.USE_GN",
+    True,
+    "MODEL.RPN.USE_FPN",
+    True,
+    "MODEL.RPN.ANCHOR_STRIDE",
+    (4, 8, 16, 32, 64),
+    "MODEL.RPN.ANCHOR_SIZES",
+    (16, 32, 64, 128, 256),
+    "MODEL.ROI_HEADS.USE_FPN",
+    True,
+    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION",
+    7,
+    "MODEL.ROI_BOX_HEAD.POOLER_SCALES",
+    _FPN_SCALES,
+    "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO",
+    2,
+    "MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR",
+    "FPN2MLPFeatureExtractor",
+    "MODEL.ROI_BOX_HEAD.PREDICTOR",
+    "FPNPredictor",
+    "MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM",
+    32,
 ]
 
 
 def _fpn_head(head: str) -> list:
     """The FPN pooling and two 16-channel convs of the mask or keypoint head."""
-    options = {"POOLER_SCALES": _FPN_SCALES, "POOLER_RESOLUTION": 14, "POOLER_SAMPLING_RATIO": 2,
-               "SHARE_BOX_FEATURE_EXTRACTOR": False, "CONV_LAYERS": (16, 16)}
+    options = {
+        "POOLER_SCALES": _FPN_SCALES,
+        "POOLER_RESOLUTION": 14,
+        "POOLER_SAMPLING_RATIO": 2,
+        "SHARE_BOX_FEATURE_EXTRACTOR": False,
+        "CONV_LAYERS": (16, 16),
+    }
     return [x for key, value in options.items() for x in (f"MODEL.{head}.{key}", value)]
 
 
 _MASK_FPN = _fpn_head("ROI_MASK_HEAD") + [
-    "MODEL.MASK_ON", True, "MODEL.ROI_MASK_HEAD.FEATURE_EXTRACTOR", "MaskRCNNFPNFeatureExtractor",
-    "MODEL.ROI_MASK_HEAD.PREDICTOR", "MaskRCNNC4Predictor", "MODEL.ROI_MASK_HEAD.RESOLUTION", 28,
-    "MODEL.ROI_MASK_HEAD.USE_GN", True,
+    "MODEL.MASK_ON",
+    True,
+    "MODEL.ROI_MASK_HEAD.FEATURE_EXTRACTOR",
+    "MaskRCNNFPNFeatureExtractor",
+    "MODEL.ROI_MASK_HEAD.PREDICTOR",
+    "MaskRCNNC4Predictor",
+    "MODEL.ROI_MASK_HEAD.RESOLUTION",
+    28,
+    "MODEL.ROI_MASK_HEAD.USE_GN",
+    True,
 ]
 _KEYPOINT_FPN = _fpn_head("ROI_KEYPOINT_HEAD") + [
-    "MODEL.KEYPOINT_ON", True, "MODEL.ROI_BOX_HEAD.NUM_CLASSES", 2, "MODEL.ROI_KEYPOINT_HEAD.RESOLUTION", 56,
+    "MODEL.KEYPOINT_ON",
+    True,
+    "MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+    2,
+    "MODEL.ROI_KEYPOINT_HEAD.RESOLUTION",
+    56,
 ]
 _C4 = _GN_BODY + [
-    "MODEL.BACKBONE.CONV_BODY", "R-18-C4", "MODEL.RESNETS.BACKBONE_OUT_CHANNELS", 64,
-    "MODEL.RPN.ANCHOR_SIZES", (16, 32, 64), "MODEL.RPN.POST_NMS_TOP_N_TEST", 8, "MODEL.MASK_ON", True,
+    "MODEL.BACKBONE.CONV_BODY",
+    "R-18-C4",
+    "MODEL.RESNETS.BACKBONE_OUT_CHANNELS",
+    64,
+    "MODEL.RPN.ANCHOR_SIZES",
+    (16, 32, 64),
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    8,
+    "MODEL.MASK_ON",
+    True,
 ]
 MODELS = {
     "faster_fpn": _FPN,
@@ -192,9 +262,12 @@ def test_an_image_of_nan_pixels_gets_nothing_and_spoils_no_other(models, weights
 
 
 _LAYERS = {
-    "box_deltas": "roi_heads.box.predictor.bbox_pred", "box_scores": "roi_heads.box.predictor.cls_score",
-    "rpn_deltas": "rpn.head.bbox_pred", "rpn_scores": "rpn.head.cls_logits",
-    "mask": "roi_heads.mask.predictor", "keypoint": "roi_heads.keypoint.predictor",
+    "box_deltas": "roi_heads.box.predictor.bbox_pred",
+    "box_scores": "roi_heads.box.predictor.cls_score",
+    "rpn_deltas": "rpn.head.bbox_pred",
+    "rpn_scores": "rpn.head.cls_logits",
+    "mask": "roi_heads.mask.predictor",
+    "keypoint": "roi_heads.keypoint.predictor",
 }
 _ONE_LAYER = [
     (name, layer, value)

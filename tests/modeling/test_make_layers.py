@@ -1,4 +1,5 @@
 """Layer factories: GroupNorm settings are explicit, never read from the global config."""
+
 import pytest
 
 from maskrcnn_benchmark.config import cfg

@@ -1,4 +1,5 @@
 """Matcher thresholds and the low-quality rule; the balanced sampler's counts."""
+
 from collections import Counter
 
 import pytest

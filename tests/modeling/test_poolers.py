@@ -1,4 +1,5 @@
 """Pooler: FPN level assignment (docs/CONVENTIONS.md#pooler-level-assignment) and routing of boxes to their level."""
+
 import math
 
 import torch
@@ -22,8 +23,10 @@ def test_multi_level_pooling_routes_each_box_to_its_level():
     scales = (0.25, 0.125, 0.0625, 0.03125)
     features = [torch.randn(2, 4, int(256 * s), int(256 * s), generator=g) for s in scales]
     pooler = Pooler((7, 7), scales, sampling_ratio=2)
-    boxes = [BoxList(torch.tensor([[0.0, 0.0, 20.0, 30.0], [10.0, 10.0, 250.0, 200.0]]), (256, 256)),
-             BoxList(torch.tensor([[5.0, 5.0, 120.0, 90.0]]), (256, 256))]
+    boxes = [
+        BoxList(torch.tensor([[0.0, 0.0, 20.0, 30.0], [10.0, 10.0, 250.0, 200.0]]), (256, 256)),
+        BoxList(torch.tensor([[5.0, 5.0, 120.0, 90.0]]), (256, 256)),
+    ]
     out = pooler(features, boxes)
     assert out.shape == (3, 4, 7, 7)
     levels = LevelMapper(2, 5)(boxes)
@@ -31,8 +34,8 @@ def test_multi_level_pooling_routes_each_box_to_its_level():
     assert rois[:, 0].tolist() == [0, 0, 1]
     for i in range(3):
         lvl = int(levels[i])
-        ref = torchvision.ops.roi_align(features[lvl], rois[i:i + 1], (7, 7), scales[lvl], 2, aligned=False)
-        torch.testing.assert_close(out[i:i + 1], ref, rtol=1e-5, atol=1e-5)
+        ref = torchvision.ops.roi_align(features[lvl], rois[i : i + 1], (7, 7), scales[lvl], 2, aligned=False)
+        torch.testing.assert_close(out[i : i + 1], ref, rtol=1e-5, atol=1e-5)
 
 
 def test_single_level_and_empty_boxes():

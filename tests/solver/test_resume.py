@@ -1,4 +1,5 @@
 """Resuming with a changed schedule applies the config's values (and reports them)."""
+
 import pytest
 import torch
 
@@ -28,8 +29,9 @@ def test_a_changed_base_lr_steps_and_weight_decay_are_applied_on_resume():
     _step(model, optimizer, scheduler, 5)
     state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
 
-    model2, optimizer2, scheduler2 = _solver("SOLVER.BASE_LR", "0.002", "SOLVER.STEPS", "(3,)",
-                                             "SOLVER.WEIGHT_DECAY", "0.001")
+    model2, optimizer2, scheduler2 = _solver(
+        "SOLVER.BASE_LR", "0.002", "SOLVER.STEPS", "(3,)", "SOLVER.WEIGHT_DECAY", "0.001"
+    )
     settings = schedule_settings(optimizer2, scheduler2)
     optimizer2.load_state_dict(state["optimizer"])
     scheduler2.load_state_dict(state["scheduler"])

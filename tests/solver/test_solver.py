@@ -1,4 +1,5 @@
 """make_optimizer groups and WarmupMultiStepLR values (docs/CONVENTIONS.md#solver)."""
+
 import pytest
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """BoxList, method by method, with the original's "+1" pixel conventions."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """boxlist_ops: IoU, small-box removal, concatenation, NMS (against plain-Python references)."""
+
 import subprocess
 import sys
 

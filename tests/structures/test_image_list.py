@@ -1,4 +1,5 @@
 """ImageList and to_image_list (zero padding, size divisibility, image_sizes height first)."""
+
 import pytest
 import torch
 

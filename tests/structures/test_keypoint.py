@@ -1,4 +1,5 @@
 """Keypoints / PersonKeypoints and the keypoint-head heatmap targets (docs/CONVENTIONS.md#keypoints)."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """polygons_in_boxes against the per-instance crop / resize / rasterise of SegmentationMask."""
+
 import numpy as np
 import torch
 

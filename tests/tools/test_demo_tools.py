@@ -1,5 +1,6 @@
 """tools/demo.py (a folder of images, a single image, a video) and tools/visualize_data.py (a tiny
 COCO-format dataset with masks and keypoints), run as subprocesses on a tiny CPU model."""
+
 import json
 import os
 import subprocess
@@ -17,18 +18,40 @@ from maskrcnn_benchmark.structures.keypoint import PersonKeypoints
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, "configs", "cpu", "e2e_mask_rcnn_R_18_FPN_cpu.yaml")
 TINY = [
-    "MODEL.DEVICE", "cpu", "DTYPE", "float32", "MODEL.ROI_HEADS.SCORE_THRESH", "0.0",
-    "MODEL.ROI_HEADS.DETECTIONS_PER_IMG", "5", "MODEL.RPN.PRE_NMS_TOP_N_TEST", "60",
-    "MODEL.RPN.POST_NMS_TOP_N_TEST", "30", "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "30",
-    "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96", "TEST.IMS_PER_BATCH", "2",
+    "MODEL.DEVICE",
+    "cpu",
+    "DTYPE",
+    "float32",
+    "MODEL.ROI_HEADS.SCORE_THRESH",
+    "0.0",
+    "MODEL.ROI_HEADS.DETECTIONS_PER_IMG",
+    "5",
+    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+    "60",
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    "30",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+    "30",
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "INPUT.MAX_SIZE_TEST",
+    "96",
+    "TEST.IMS_PER_BATCH",
+    "2",
 ]
 
 
 def _run(script, *args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("WORLD_SIZE", None)
-    proc = subprocess.run([sys.executable, os.path.join("tools", script), *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, os.path.join("tools", script), *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return proc
 
 
@@ -52,8 +75,19 @@ def weights(tmp_path_factory):
 
 
 def _demo(weights, *args):
-    return _run("demo.py", "--config-file", CONFIG, "--weights", weights, "--confidence-threshold", "0.0", *args,
-                *TINY, "OUTPUT_DIR", os.path.dirname(weights))
+    return _run(
+        "demo.py",
+        "--config-file",
+        CONFIG,
+        "--weights",
+        weights,
+        "--confidence-threshold",
+        "0.0",
+        *args,
+        *TINY,
+        "OUTPUT_DIR",
+        os.path.dirname(weights),
+    )
 
 
 def _picture(height, width, seed):
@@ -108,17 +142,37 @@ def _write_dataset(folder, num_images=3):
         cv2.rectangle(picture, (10, 20), (49, 59), (0, 200, 255), -1)
         cv2.imwrite(str(folder / "images" / f"{image_id}.png"), picture)
         images.append({"id": image_id, "file_name": f"{image_id}.png", "width": 128, "height": 96})
-        annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-                            "bbox": [10, 20, 40, 40], "area": 1600,
-                            "segmentation": [[10, 20, 50, 20, 50, 60, 10, 60]]})
+        annotations.append(
+            {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": [10, 20, 40, 40],
+                "area": 1600,
+                "segmentation": [[10, 20, 50, 20, 50, 60, 10, 60]],
+            }
+        )
         keypoints = []
         for k in range(17):
             keypoints += [70 + 2 * k, 15 + 4 * k, 2]
-        annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 2, "iscrowd": 0,
-                            "bbox": [68, 12, 40, 75], "area": 3000, "num_keypoints": 17, "keypoints": keypoints,
-                            "segmentation": [[68, 12, 108, 12, 108, 87, 68, 87]]})
-    categories = [{"id": 1, "name": "box"},
-                  {"id": 2, "name": "person", "keypoints": PersonKeypoints.NAMES, "skeleton": []}]
+        annotations.append(
+            {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": 2,
+                "iscrowd": 0,
+                "bbox": [68, 12, 40, 75],
+                "area": 3000,
+                "num_keypoints": 17,
+                "keypoints": keypoints,
+                "segmentation": [[68, 12, 108, 12, 108, 87, 68, 87]],
+            }
+        )
+    categories = [
+        {"id": 1, "name": "box"},
+        {"id": 2, "name": "person", "keypoints": PersonKeypoints.NAMES, "skeleton": []},
+    ]
     with open(folder / "ann.json", "w") as f:
         json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
     return [["tiny_vis", str(folder / "images"), str(folder / "ann.json")]]
@@ -127,9 +181,27 @@ def _write_dataset(folder, num_images=3):
 def test_visualize_data_draws_ground_truth_after_the_transforms(tmp_path):
     register = _write_dataset(tmp_path / "data")
     output = tmp_path / "pictures"
-    log = _ok(_run("visualize_data.py", "--config-file", CONFIG, "--dataset", "tiny_vis", "--output", output,
-                   "--num", 2, "DATASETS.REGISTER_COCO", repr(register), "INPUT.MIN_SIZE_TRAIN", "(192,)",
-                   "INPUT.MAX_SIZE_TRAIN", "256", "INPUT.HORIZONTAL_FLIP_PROB_TRAIN", "0.0"))
+    log = _ok(
+        _run(
+            "visualize_data.py",
+            "--config-file",
+            CONFIG,
+            "--dataset",
+            "tiny_vis",
+            "--output",
+            output,
+            "--num",
+            2,
+            "DATASETS.REGISTER_COCO",
+            repr(register),
+            "INPUT.MIN_SIZE_TRAIN",
+            "(192,)",
+            "INPUT.MAX_SIZE_TRAIN",
+            "256",
+            "INPUT.HORIZONTAL_FLIP_PROB_TRAIN",
+            "0.0",
+        )
+    )
     assert "tiny_vis: 2 of 3 images drawn" in log
     files = sorted(os.listdir(output))
     assert files == ["tiny_vis_00000.png", "tiny_vis_00001.png"]
@@ -141,9 +213,26 @@ def test_visualize_data_draws_ground_truth_after_the_transforms(tmp_path):
     assert changed[30:175, 136:216].any()  # the person's keypoint skeleton
     assert not changed[150:, :100].any()  # background far from both (colour jitter is off by default)
     # --test uses the test transforms (MIN_SIZE_TEST)
-    _ok(_run("visualize_data.py", "--config-file", CONFIG, "--dataset", "tiny_vis", "--test", "--output",
-             tmp_path / "test", "--num", 1, "DATASETS.REGISTER_COCO", repr(register), "INPUT.MIN_SIZE_TEST", "48",
-             "INPUT.MAX_SIZE_TEST", "64"))
+    _ok(
+        _run(
+            "visualize_data.py",
+            "--config-file",
+            CONFIG,
+            "--dataset",
+            "tiny_vis",
+            "--test",
+            "--output",
+            tmp_path / "test",
+            "--num",
+            1,
+            "DATASETS.REGISTER_COCO",
+            repr(register),
+            "INPUT.MIN_SIZE_TEST",
+            "48",
+            "INPUT.MAX_SIZE_TEST",
+            "64",
+        )
+    )
     assert cv2.imread(str(tmp_path / "test" / "tiny_vis_00000.png")).shape == (48, 64, 3)
 
 

@@ -7,6 +7,7 @@ tiny runs (8 images of 96x128, 3 iterations, random flips drawn in 2 data worker
 - two launchers meeting as two nodes equal one launcher with two processes;
 - a stopped (SIGSTOP) process makes the other exit within DIST_TIMEOUT with its rank in the message.
 """
+
 import os
 import sys
 

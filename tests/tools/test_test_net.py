@@ -1,6 +1,7 @@
 """tools/test_net.py end to end (subprocesses, CPU): evaluating needs weights that cover the whole
 model; without any, or with a checkpoint of another model, it stops with a message saying what to
 pass; --allow-random-weights evaluates anyway with a warning. Two 64x48 images, a tiny model."""
+
 import json
 import os
 import subprocess
@@ -13,10 +14,28 @@ from PIL import Image, ImageDraw
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, "configs", "cpu", "e2e_mask_rcnn_R_18_FPN_cpu.yaml")
 SMALL = [
-    "MODEL.WEIGHT", "", "MODEL.ROI_BOX_HEAD.NUM_CLASSES", "3", "INPUT.MIN_SIZE_TEST", "48", "INPUT.MAX_SIZE_TEST", "64",
-    "MODEL.RPN.PRE_NMS_TOP_N_TEST", "50", "MODEL.RPN.POST_NMS_TOP_N_TEST", "20", "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "20",
-    "MODEL.ROI_HEADS.DETECTIONS_PER_IMG", "5", "DATALOADER.NUM_WORKERS", "0", "TEST.IMS_PER_BATCH", "2",
-    "DATASETS.TEST", "('tiny',)",
+    "MODEL.WEIGHT",
+    "",
+    "MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+    "3",
+    "INPUT.MIN_SIZE_TEST",
+    "48",
+    "INPUT.MAX_SIZE_TEST",
+    "64",
+    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+    "50",
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    "20",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+    "20",
+    "MODEL.ROI_HEADS.DETECTIONS_PER_IMG",
+    "5",
+    "DATALOADER.NUM_WORKERS",
+    "0",
+    "TEST.IMS_PER_BATCH",
+    "2",
+    "DATASETS.TEST",
+    "('tiny',)",
 ]
 
 
@@ -29,11 +48,26 @@ def _write_dataset(folder):
         ImageDraw.Draw(image).rectangle([x, y, x + 19, y + 15], fill=(200, 180, 60))
         image.save(folder / "images" / f"{image_id}.png")
         images.append({"id": image_id, "file_name": f"{image_id}.png", "width": 64, "height": 48})
-        annotations.append({"id": image_id, "image_id": image_id, "category_id": 1, "iscrowd": 0, "area": 320,
-                            "bbox": [x, y, 20, 16], "segmentation": [[x, y, x + 20, y, x + 20, y + 16, x, y + 16]]})
+        annotations.append(
+            {
+                "id": image_id,
+                "image_id": image_id,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": 320,
+                "bbox": [x, y, 20, 16],
+                "segmentation": [[x, y, x + 20, y, x + 20, y + 16, x, y + 16]],
+            }
+        )
     with open(folder / "ann.json", "w") as f:
-        json.dump({"images": images, "annotations": annotations,
-                   "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}, f)
+        json.dump(
+            {
+                "images": images,
+                "annotations": annotations,
+                "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+            },
+            f,
+        )
     return [["tiny", str(folder / "images"), str(folder / "ann.json")]]
 
 
@@ -45,8 +79,18 @@ def dataset(tmp_path_factory):
 def _test_net(output_dir, dataset, *args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("WORLD_SIZE", None)
-    command = [sys.executable, "tools/test_net.py", "--config-file", CONFIG, *args, *SMALL,
-               "OUTPUT_DIR", str(output_dir), "DATASETS.REGISTER_COCO", repr(dataset)]
+    command = [
+        sys.executable,
+        "tools/test_net.py",
+        "--config-file",
+        CONFIG,
+        *args,
+        *SMALL,
+        "OUTPUT_DIR",
+        str(output_dir),
+        "DATASETS.REGISTER_COCO",
+        repr(dataset),
+    ]
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -86,6 +130,7 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path, dataset):
 
 
 def test_help_documents_the_flag():
-    proc = subprocess.run([sys.executable, "tools/test_net.py", "--help"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "tools/test_net.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0 and "--allow-random-weights" in proc.stdout

@@ -1,6 +1,7 @@
 """tools/train_net.py and tools/test_net.py end to end on CPU, in subprocesses: two processes under
 torchrun (gloo) compute the same first iteration as one process, a stopped run resumes exactly, and
 test_net evaluates a checkpoint. Tiny images and a tiny COCO-format dataset (tools/tiny_training.py)."""
+
 import json
 import os
 import sys
@@ -11,7 +12,8 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import tiny_training as tt  # noqa: E402
-from tiny_training import CONFIG, TINY, write_dataset as _write_dataset  # noqa: E402
+from tiny_training import CONFIG, TINY  # noqa: E402
+from tiny_training import write_dataset as _write_dataset  # noqa: E402
 
 
 def _train(output_dir, register, *opts, nproc=1, skip_test=True):
@@ -34,8 +36,9 @@ def test_two_processes_under_torchrun_match_one_process(tmp_path):
     register = _write_dataset(tmp_path / "data", 2, identical=True)
     single, double = tmp_path / "single", tmp_path / "double"
     _train(single, register, "SOLVER.MAX_ITER", 1, "SOLVER.IMS_PER_BATCH", 2, "DTYPE", "float32")
-    log = _train(double, register, "SOLVER.MAX_ITER", 1, "SOLVER.IMS_PER_BATCH", 2, "DTYPE", "float32",
-                 nproc=2, skip_test=False)
+    log = _train(
+        double, register, "SOLVER.MAX_ITER", 1, "SOLVER.IMS_PER_BATCH", 2, "DTYPE", "float32", nproc=2, skip_test=False
+    )
     assert "Using 2 processes" in log
     # ... and evaluates with both processes (one image each, gathered on the main one).
     assert "Task: bbox" in log and (double / "inference" / "tiny" / "coco_results.json").exists()
@@ -62,8 +65,21 @@ def test_a_stopped_run_resumes_exactly_and_test_net_evaluates_it(tmp_path):
     for (name, a), b in zip(_weights(straight).items(), _weights(resumed).values()):
         assert torch.equal(a, b), name
     # test_net on the final checkpoint writes COCO results for the test set.
-    out = tt.run([sys.executable, "tools/test_net.py", "--config-file", CONFIG, "--ckpt", str(resumed / "model_final.pth"),
-                *TINY, "OUTPUT_DIR", str(resumed), "DATASETS.REGISTER_COCO", repr(register)])
+    out = tt.run(
+        [
+            sys.executable,
+            "tools/test_net.py",
+            "--config-file",
+            CONFIG,
+            "--ckpt",
+            str(resumed / "model_final.pth"),
+            *TINY,
+            "OUTPUT_DIR",
+            str(resumed),
+            "DATASETS.REGISTER_COCO",
+            repr(register),
+        ]
+    )
     assert "Task: bbox" in out and "Task: segm" in out
     assert (resumed / "inference" / "tiny" / "predictions.pth").exists()
     assert (resumed / "inference" / "tiny" / "bbox.json").exists()
@@ -83,8 +99,18 @@ def test_fine_tuning_from_a_finished_run_with_another_number_of_classes(tmp_path
     with open(tmp_path / "four.json", "w") as f:
         json.dump(data, f)
     register = [[name, images, str(tmp_path / "four.json")]]
-    log = _train(tuned, register, "SOLVER.MAX_ITER", 2, "SOLVER.IMS_PER_BATCH", 2,
-                 "MODEL.WEIGHT", first / "model_final.pth", "MODEL.ROI_BOX_HEAD.NUM_CLASSES", 5)
+    log = _train(
+        tuned,
+        register,
+        "SOLVER.MAX_ITER",
+        2,
+        "SOLVER.IMS_PER_BATCH",
+        2,
+        "MODEL.WEIGHT",
+        first / "model_final.pth",
+        "MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+        5,
+    )
     assert [m["iteration"] for m in _metrics(tuned)] == [1, 2]
     assert "cls_score" in log and "mask_fcn_logits" in log  # named in the skipped-shapes warning
     tuned_weights, first_weights = _weights(tuned), _weights(first)

@@ -1,6 +1,7 @@
 """tools/train_net.py end to end: a diverging run stops with advice that works as written, a resumed
 run applies the config's schedule, and a second training into the same OUTPUT_DIR refuses to start.
 Tiny runs on the tiny dataset of tools/tiny_training.py."""
+
 import os
 import subprocess
 import sys
@@ -30,8 +31,18 @@ def test_a_diverging_run_stops_and_rerunning_it_with_a_lower_rate_resumes_from_h
     register = tt.write_dataset(tmp_path / "data", 4)
     out = tmp_path / "run"
     # From iteration 4 on the rate is 0.01 * 1e6: the run explodes within a few iterations.
-    diverging = ["SOLVER.MAX_ITER", 10, "SOLVER.IMS_PER_BATCH", 2, "SOLVER.CHECKPOINT_PERIOD", 1,
-                 "SOLVER.STEPS", "(3,)", "SOLVER.GAMMA", 1e6]
+    diverging = [
+        "SOLVER.MAX_ITER",
+        10,
+        "SOLVER.IMS_PER_BATCH",
+        2,
+        "SOLVER.CHECKPOINT_PERIOD",
+        1,
+        "SOLVER.STEPS",
+        "(3,)",
+        "SOLVER.GAMMA",
+        1e6,
+    ]
     code, log = _train(out, register, *diverging, check=False)
     assert code != 0
     assert "Training stopped before this step was applied" in log and "run the same command again" in log
@@ -73,7 +84,10 @@ def test_a_second_training_into_the_same_output_dir_refuses_and_names_the_first(
     out = tmp_path / "run"
     first = subprocess.Popen(
         tt.launcher() + tt.train_args(out, register, ["SOLVER.MAX_ITER", 1000, "SOLVER.IMS_PER_BATCH", 2]),
-        cwd=tt.REPO, env=tt.run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tt.REPO,
+        env=tt.run_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.time() + 300

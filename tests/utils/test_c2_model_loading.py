@@ -1,4 +1,5 @@
 """Detectron .pkl weights: restricted unpickling and the renaming rules, end to end on a backbone."""
+
 import os
 import pickle
 
@@ -137,18 +138,21 @@ def _pickled(obj):
 GOOD = _pickled({"blobs": {"conv1_w": np.ones((64, 3, 7, 7), np.float32)}})
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"", "is empty (0 bytes)"),
-    (GOOD[:-1], "truncated or corrupt"),
-    (bytes(range(256)) * 4, "truncated or corrupt"),
-    (b"blobs:\n  conv1_w: [1, 2]\n", "a text file (starting 'blobs:')"),
-    (b"\x93NUMPY\x01\x00" + bytes(60), "a NumPy .npy array"),
-    (_pickled([1, 2]), "expected a dict of blobs, got list"),
-    (_pickled({"blobs": [np.ones(2)]}), "expected a dict of blobs, got list"),
-    (_pickled({"blobs": {"conv1_w": "weights"}}), "blob 'conv1_w' is not a numeric array (str)"),
-    (_pickled({"blobs": {"conv1_w": np.array(["a"])}}), "blob 'conv1_w' is not a numeric array (array of <U1)"),
-    (_pickled({"blobs": {7: np.ones(2)}}), "blob name 7 is not a string"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "is empty (0 bytes)"),
+        (GOOD[:-1], "truncated or corrupt"),
+        (bytes(range(256)) * 4, "truncated or corrupt"),
+        (b"blobs:\n  conv1_w: [1, 2]\n", "a text file (starting 'blobs:')"),
+        (b"\x93NUMPY\x01\x00" + bytes(60), "a NumPy .npy array"),
+        (_pickled([1, 2]), "expected a dict of blobs, got list"),
+        (_pickled({"blobs": [np.ones(2)]}), "expected a dict of blobs, got list"),
+        (_pickled({"blobs": {"conv1_w": "weights"}}), "blob 'conv1_w' is not a numeric array (str)"),
+        (_pickled({"blobs": {"conv1_w": np.array(["a"])}}), "blob 'conv1_w' is not a numeric array (array of <U1)"),
+        (_pickled({"blobs": {7: np.ones(2)}}), "blob name 7 is not a string"),
+    ],
+)
 def test_broken_pickles_raise_one_error_naming_the_file(tmp_path, content, expected):
     path = tmp_path / "broken.pkl"
     path.write_bytes(content)
@@ -183,8 +187,14 @@ def test_a_detectron_detector_covers_the_whole_model_but_its_anchors(tmp_path):
     assert anchors  # buffers of the model that Detectron files do not hold
     rng = np.random.default_rng(1)
     blobs = _detectron_r50_fpn_blobs(rng)
-    rpn = {"conv_rpn_fpn2_w": (256, 256, 3, 3), "conv_rpn_fpn2_b": (256,), "rpn_cls_logits_fpn2_w": (3, 256, 1, 1),
-           "rpn_cls_logits_fpn2_b": (3,), "rpn_bbox_pred_fpn2_w": (12, 256, 1, 1), "rpn_bbox_pred_fpn2_b": (12,)}
+    rpn = {
+        "conv_rpn_fpn2_w": (256, 256, 3, 3),
+        "conv_rpn_fpn2_b": (256,),
+        "rpn_cls_logits_fpn2_w": (3, 256, 1, 1),
+        "rpn_cls_logits_fpn2_b": (3,),
+        "rpn_bbox_pred_fpn2_w": (12, 256, 1, 1),
+        "rpn_bbox_pred_fpn2_b": (12,),
+    }
     with open(tmp_path / "backbone_only.pkl", "wb") as f:
         pickle.dump({"blobs": blobs}, f, protocol=2)
     blobs.update({name: rng.standard_normal(shape).astype(np.float32) for name, shape in rpn.items()})
@@ -196,5 +206,11 @@ def test_a_detectron_detector_covers_the_whole_model_but_its_anchors(tmp_path):
     sd = model.state_dict()
     torch.testing.assert_close(sd["rpn.head.bbox_pred.weight"], torch.from_numpy(blobs["rpn_bbox_pred_fpn2_w"]))
     assert all(torch.equal(sd[k], v) for k, v in anchors.items())
-    with pytest.raises(WeightsCoverageError, match=r"6 of \d+ model tensors .*\n  not in the file \(6\): rpn\.head\.conv\.weight, .*rpn\.head\.bbox_pred\.bias\n"):
+    with pytest.raises(
+        WeightsCoverageError,
+        match=(
+            r"6 of \d+ model tensors .*\n  not in the file \(6\): "
+            r"rpn\.head\.conv\.weight, .*rpn\.head\.bbox_pred\.bias\n"
+        ),
+    ):
         DetectronCheckpointer(c, model).load(str(tmp_path / "backbone_only.pkl"), require="all")

@@ -1,5 +1,6 @@
 """Checkpointer: round trips, last_checkpoint, atomic saves (and the removal of what killed saves leave),
 safe loading, broken files, the coverage requirement, catalog/URL weights."""
+
 import copy
 import logging
 import os
@@ -18,7 +19,11 @@ from maskrcnn_benchmark.config import cfg
 from maskrcnn_benchmark.utils import checkpoint as ckpt_module
 from maskrcnn_benchmark.utils import miscellaneous
 from maskrcnn_benchmark.utils.checkpoint import (
-    CheckpointFileError, Checkpointer, DetectronCheckpointer, UnsafeCheckpointError, WeightsCoverageError,
+    Checkpointer,
+    CheckpointFileError,
+    DetectronCheckpointer,
+    UnsafeCheckpointError,
+    WeightsCoverageError,
     load_checkpoint_file,
 )
 from maskrcnn_benchmark.utils.model_zoo import cache_url, cached_path_for
@@ -121,7 +126,10 @@ def _broken_files(folder):
     torch.save({"model": _model().state_dict()}, folder / "legacy.pth", _use_new_zipfile_serialization=False)
     legacy = (folder / "legacy.pth").read_bytes()
     files = {
-        "random bytes": (np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes(), "truncated or corrupt"),
+        "random bytes": (
+            np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes(),
+            "truncated or corrupt",
+        ),
         "text": (b"iteration: 10\nthis is not a checkpoint\n", "a text file (starting 'iteration: 10')"),
         "empty": (b"", "is empty (0 bytes)"),
         "truncated zip": (zipped[: len(zipped) // 2], "truncated or damaged zip archive"),
@@ -150,8 +158,21 @@ def _broken_files(folder):
     return paths
 
 
-BROKEN = ["random bytes", "text", "empty", "truncated zip", "zip cut by 10 bytes", "truncated legacy file", "plain pickle",
-          "gzip", "hdf5", "zip of something else", "numpy .npy", "numpy .npz", "directory"]
+BROKEN = [
+    "random bytes",
+    "text",
+    "empty",
+    "truncated zip",
+    "zip cut by 10 bytes",
+    "truncated legacy file",
+    "plain pickle",
+    "gzip",
+    "hdf5",
+    "zip of something else",
+    "numpy .npy",
+    "numpy .npz",
+    "directory",
+]
 
 
 @pytest.mark.parametrize("trusted", [False, True])
@@ -206,14 +227,23 @@ def test_a_pickle_naming_a_class_that_does_not_exist(tmp_path):
         load_checkpoint_file(str(path), trusted=True)
 
 
-@pytest.mark.parametrize("content, expected", [
-    ([1, 2, 3], "holds a list, not a checkpoint"),
-    (torch.zeros(3), "holds a Tensor, not a checkpoint"),
-    ({"model": [torch.zeros(3)]}, "'model' entry is not a state_dict: the model weights are a list"),
-    ({"model": {"0.weight": torch.zeros(3, 4), "0.bias": 1.5, "note": "x"}}, "2 of 3 entries are not: '0.bias' (float)"),
-    ({"iteration": 5, "epoch": 2}, "no 'model' entry and is not a state_dict either; its entries: 'iteration' (int)"),
-    ({"state_dict": {"0.weight": torch.zeros(3, 4)}}, "its entries: 'state_dict' (dict)"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ([1, 2, 3], "holds a list, not a checkpoint"),
+        (torch.zeros(3), "holds a Tensor, not a checkpoint"),
+        ({"model": [torch.zeros(3)]}, "'model' entry is not a state_dict: the model weights are a list"),
+        (
+            {"model": {"0.weight": torch.zeros(3, 4), "0.bias": 1.5, "note": "x"}},
+            "2 of 3 entries are not: '0.bias' (float)",
+        ),
+        (
+            {"iteration": 5, "epoch": 2},
+            "no 'model' entry and is not a state_dict either; its entries: 'iteration' (int)",
+        ),
+        ({"state_dict": {"0.weight": torch.zeros(3, 4)}}, "its entries: 'state_dict' (dict)"),
+    ],
+)
 def test_checkpoint_contents_that_are_not_weights(tmp_path, content, expected):
     path = tmp_path / "odd.pth"
     torch.save(content, path)
@@ -263,7 +293,10 @@ def test_offline_url_says_where_to_put_the_file(tmp_path, monkeypatch):
 
 def test_detectron_model_final_cache_name():
     url = "https://dl.fbaipublicfiles.com/detectron/35858933/12_2017_baselines/x.yaml.sig/output/model_final.pkl"
-    assert os.path.basename(cached_path_for(url, "/c")) == "_detectron_35858933_12_2017_baselines_x.yaml.sig_output_model_final.pkl"
+    assert (
+        os.path.basename(cached_path_for(url, "/c"))
+        == "_detectron_35858933_12_2017_baselines_x.yaml.sig_output_model_final.pkl"
+    )
 
 
 def test_catalog_weights_resolve_through_the_cache(tmp_path, monkeypatch):
@@ -290,6 +323,7 @@ def test_optimizer_state_with_other_groups_is_skipped_with_a_warning(tmp_path, c
 
 
 # ------------------------------------------------------------------------------ coverage requirement
+
 
 class _Other(nn.Module):
     """Another model: different keys and shapes."""
@@ -348,7 +382,9 @@ def test_initialising_from_a_file_that_matches_nothing_is_an_error(tmp_path):
         Checkpointer(model).load(str(tmp_path / "classifier.pth"), use_latest=False)
     message = str(info.value)
     assert str(tmp_path / "classifier.pth") in message and "None of the 4 model tensors" in message
-    assert "model keys: 0.weight, 0.bias, 2.weight" in message and "file keys:  features.weight, features.bias" in message
+    assert (
+        "model keys: 0.weight, 0.bias, 2.weight" in message and "file keys:  features.weight, features.bias" in message
+    )
     assert _same_values(model, before)
     ck = Checkpointer(model)
     ck.load(str(tmp_path / "classifier.pth"), require="none")
@@ -389,6 +425,7 @@ def test_detectron_checkpointer_pkl_goes_through_the_same_rule(tmp_path):
 
 
 # -------------------------------------------------------------------- temporaries of killed saves
+
 
 def _dead_pid():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -448,14 +485,22 @@ def test_stale_temporaries_are_removed_at_the_first_save_and_only_those(tmp_path
 
 def test_a_save_killed_with_sigkill_leaves_a_temporary_that_the_next_save_removes(tmp_path, caplog):
     # The writer loads miscellaneous.py alone (no torch import: fast).
-    writer = subprocess.Popen([sys.executable, "-c", (
-        "import importlib.util, time\n"
-        f"spec = importlib.util.spec_from_file_location('misc', {miscellaneous.__file__!r})\n"
-        "misc = importlib.util.module_from_spec(spec); spec.loader.exec_module(misc)\n"
-        "def slow(f):\n"
-        "    f.write(b'half a checkpoint'); f.flush(); print('writing', flush=True); time.sleep(60)\n"
-        f"misc.atomic_write({str(tmp_path / 'model_0000001.pth')!r}, slow)\n"
-    )], stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import importlib.util, time\n"
+                f"spec = importlib.util.spec_from_file_location('misc', {miscellaneous.__file__!r})\n"
+                "misc = importlib.util.module_from_spec(spec); spec.loader.exec_module(misc)\n"
+                "def slow(f):\n"
+                "    f.write(b'half a checkpoint'); f.flush(); print('writing', flush=True); time.sleep(60)\n"
+                f"misc.atomic_write({str(tmp_path / 'model_0000001.pth')!r}, slow)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert writer.stdout.readline().strip() == "writing"
     finally:

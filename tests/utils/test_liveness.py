@@ -1,5 +1,6 @@
 """utils/liveness.py on a real TCPStore in this process: the roll call names the ranks that stopped
 beating, and wait_for_all waits for a slow rank as long as it beats but not for a stopped one."""
+
 import sys
 import threading
 import time
@@ -18,8 +19,9 @@ TIMEOUT = 0.6
 def pair():
     """Rank 0 and rank 1 of a world of 2, each with its own client of one store."""
     server = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
-    ranks = [Liveness(dist.TCPStore("127.0.0.1", server.port, is_master=False), r, 2, TIMEOUT, INTERVAL)
-             for r in (0, 1)]
+    ranks = [
+        Liveness(dist.TCPStore("127.0.0.1", server.port, is_master=False), r, 2, TIMEOUT, INTERVAL) for r in (0, 1)
+    ]
     yield ranks
     for r in ranks:
         r.stop()

@@ -1,5 +1,6 @@
 """Suffix-matching state_dict loading (as the original library), shape-mismatch skipping, and the
 coverage requirement (require="any" / "all" / "none")."""
+
 import copy
 import logging
 from collections import OrderedDict
@@ -82,11 +83,14 @@ def test_result_says_what_was_loaded():
     assert load_state_dict(_Net(5), _Net(5).state_dict(), require="all").complete
 
 
-@pytest.mark.parametrize("state", [
-    {},  # an empty file
-    {"features.0.weight": torch.zeros(8, 3, 3, 3), "classifier.weight": torch.zeros(10, 8)},  # another network
-    {"body.weight": torch.zeros(2, 2), "cls.weight": torch.zeros(1)},  # same names, other shapes everywhere
-])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {},  # an empty file
+        {"features.0.weight": torch.zeros(8, 3, 3, 3), "classifier.weight": torch.zeros(10, 8)},  # another network
+        {"body.weight": torch.zeros(2, 2), "cls.weight": torch.zeros(1)},  # same names, other shapes everywhere
+    ],
+)
 def test_require_any_refuses_a_file_that_fills_nothing(state):
     model = _Net(5)
     before = copy.deepcopy(model)
@@ -130,13 +134,18 @@ def test_many_missing_keys_are_shortened_by_module():
     assert shorten_keys(many).endswith("... (18 more groups)")
 
 
-@pytest.mark.parametrize("state, expected", [
-    ([torch.zeros(1)], "a list, not a dict of tensors"),
-    ({"body.weight": [1.0, 2.0]}, "1 of 1 entries are not: 'body.weight' (list)"),
-    ({"body.weight": torch.zeros(4, 3, 3, 3), 3: torch.zeros(1)}, "3 (Tensor)"),
-])
+@pytest.mark.parametrize(
+    "state, expected",
+    [
+        ([torch.zeros(1)], "a list, not a dict of tensors"),
+        ({"body.weight": [1.0, 2.0]}, "1 of 1 entries are not: 'body.weight' (list)"),
+        ({"body.weight": torch.zeros(4, 3, 3, 3), 3: torch.zeros(1)}, "3 (Tensor)"),
+    ],
+)
 def test_not_a_state_dict(state, expected):
-    with pytest.raises(TypeError, match=r"^w\.pth: .*" + expected.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+    with pytest.raises(
+        TypeError, match=r"^w\.pth: .*" + expected.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+    ):
         load_state_dict(_Net(5), state, source="w.pth")
 
 

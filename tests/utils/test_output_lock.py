@@ -1,9 +1,9 @@
 """One training per OUTPUT_DIR: a second lock fails naming the holder; the lock dies with its process."""
+
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 

@@ -1,5 +1,6 @@
 """The compiled ops import on their own: `import maskrcnn_benchmark._C` in a fresh interpreter (the
 package imports torch first, whose shared libraries _C links to)."""
+
 import glob
 import os
 import subprocess

@@ -1,4 +1,5 @@
 """Drawing functions: right image sizes, pixels changed inside detections and unchanged far away."""
+
 import cv2
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def _inside(changed, x1, y1, x2, y2, margin=0):
 def test_legacy_label_colors_follow_the_original_formula():
     colors = vis.legacy_label_colors(torch.tensor([0, 1, 5]))
     assert colors.shape == (3, 3) and colors.dtype == np.uint8
-    expected = [[((2 ** 25 - 1) * k) % 255, ((2 ** 15 - 1) * k) % 255, ((2 ** 21 - 1) * k) % 255] for k in (0, 1, 5)]
+    expected = [[((2**25 - 1) * k) % 255, ((2**15 - 1) * k) % 255, ((2**21 - 1) * k) % 255] for k in (0, 1, 5)]
     assert colors.tolist() == expected
 
 

@@ -1,4 +1,5 @@
 """DistributedSampler: each process takes its share of a (per-epoch shuffled) dataset."""
+
 import math
 from typing import Iterator, Optional
 
@@ -13,8 +14,14 @@ class DistributedSampler(Sampler):
     when shuffle) is padded by wrapping around to a multiple of num_replicas and dealt round-robin.
     Every process must call set_epoch(epoch) with the same value to get a consistent split."""
 
-    def __init__(self, dataset, num_replicas: Optional[int] = None, rank: Optional[int] = None,
-                 shuffle: bool = True, seed: int = 0):
+    def __init__(
+        self,
+        dataset,
+        num_replicas: Optional[int] = None,
+        rank: Optional[int] = None,
+        shuffle: bool = True,
+        seed: int = 0,
+    ):
         self.dataset = dataset
         self.num_replicas = get_world_size() if num_replicas is None else num_replicas
         self.rank = get_rank() if rank is None else rank
@@ -35,7 +42,7 @@ class DistributedSampler(Sampler):
             indices = list(range(len(self.dataset)))
         if len(indices) < self.total_size:  # pad by wrapping around (possibly several times)
             indices = (indices * math.ceil(self.total_size / max(len(indices), 1)))[: self.total_size]
-        return iter(indices[self.rank:self.total_size:self.num_replicas])
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
 
     def __len__(self) -> int:
         return self.num_samples

@@ -1,4 +1,5 @@
 """GroupedBatchSampler: batches whose elements share a group (e.g. landscape vs portrait)."""
+
 from typing import Dict, Iterator, List, Sequence
 
 import torch
@@ -34,7 +35,7 @@ class GroupedBatchSampler(BatchSampler):
             per_group.setdefault(group_ids[index], []).append(index)
         batches = []
         for members in per_group.values():
-            batches.extend(members[i:i + self.batch_size] for i in range(0, len(members), self.batch_size))
+            batches.extend(members[i : i + self.batch_size] for i in range(0, len(members), self.batch_size))
         if self.drop_uneven:
             batches = [b for b in batches if len(b) == self.batch_size]
         batches.sort(key=lambda batch: position[batch[0]])

@@ -1,4 +1,5 @@
 """IterationBasedBatchSampler: re-iterate a batch sampler until a number of iterations is reached."""
+
 from typing import Iterator, List
 
 from torch.utils.data.sampler import BatchSampler

@@ -1,4 +1,5 @@
 """The training / test transform pipelines from the config (docs/CONVENTIONS.md#input-transforms)."""
+
 from typing import Optional, Sequence, Union
 
 from ...config import CfgNode
@@ -30,11 +31,13 @@ def build_transforms(
     min_size = min_size_cfg if min_size is None else min_size
     max_size = max_size_cfg if max_size is None else max_size
     flip_h = flip_h if horizontal_flip_prob is None else horizontal_flip_prob
-    return T.Compose([
-        T.ColorJitter(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue),
-        T.Resize(min_size, max_size),
-        T.RandomHorizontalFlip(flip_h),
-        T.RandomVerticalFlip(flip_v),
-        T.ToTensor(),
-        T.Normalize(mean=inp.PIXEL_MEAN, std=inp.PIXEL_STD, to_bgr255=inp.TO_BGR255),
-    ])
+    return T.Compose(
+        [
+            T.ColorJitter(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue),
+            T.Resize(min_size, max_size),
+            T.RandomHorizontalFlip(flip_h),
+            T.RandomVerticalFlip(flip_v),
+            T.ToTensor(),
+            T.Normalize(mean=inp.PIXEL_MEAN, std=inp.PIXEL_STD, to_bgr255=inp.TO_BGR255),
+        ]
+    )

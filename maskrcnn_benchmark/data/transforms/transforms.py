@@ -1,6 +1,7 @@
 """Image + target transforms. Each is called as t(image, target) -> (image, target); `target` (a
 BoxList with its fields) may be None at test time. Images are PIL images until ToTensor, then
 [3, H, W] float tensors."""
+
 import random
 from typing import Optional, Sequence, Tuple, Union
 

@@ -3,6 +3,7 @@
 Each returns nn.Sequential(body[, fpn]) with an `out_channels` attribute; its forward maps an image
 batch [N, 3, H, W] to a list of feature maps (one for C4/C5 bodies, five for FPN).
 """
+
 from collections import OrderedDict
 
 from torch import nn
@@ -84,7 +85,9 @@ def build_resnet_fpn_backbone(cfg: CfgNode) -> nn.Sequential:
     fpn = fpn_module.FPN(
         in_channels_list=[stage2, stage2 * 2, stage2 * 4, stage2 * 8],
         out_channels=out_channels,
-        conv_block=conv_with_kaiming_uniform(cfg.MODEL.FPN.USE_GN, cfg.MODEL.FPN.USE_RELU, gn_factory(cfg.MODEL.GROUP_NORM)),
+        conv_block=conv_with_kaiming_uniform(
+            cfg.MODEL.FPN.USE_GN, cfg.MODEL.FPN.USE_RELU, gn_factory(cfg.MODEL.GROUP_NORM)
+        ),
         top_blocks=fpn_module.LastLevelMaxPool(),
     )
     model = nn.Sequential(OrderedDict([("body", body), ("fpn", fpn)]))
@@ -100,7 +103,9 @@ def build_resnet_fpn_p3p7_backbone(cfg: CfgNode) -> nn.Sequential:
     fpn = fpn_module.FPN(
         in_channels_list=[0, stage2 * 2, stage2 * 4, stage2 * 8],
         out_channels=out_channels,
-        conv_block=conv_with_kaiming_uniform(cfg.MODEL.FPN.USE_GN, cfg.MODEL.FPN.USE_RELU, gn_factory(cfg.MODEL.GROUP_NORM)),
+        conv_block=conv_with_kaiming_uniform(
+            cfg.MODEL.FPN.USE_GN, cfg.MODEL.FPN.USE_RELU, gn_factory(cfg.MODEL.GROUP_NORM)
+        ),
         top_blocks=fpn_module.LastLevelP6P7(p6p7_in, out_channels),
     )
     model = nn.Sequential(OrderedDict([("body", body), ("fpn", fpn)]))

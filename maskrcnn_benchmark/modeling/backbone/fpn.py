@@ -5,6 +5,7 @@ Input: the body's feature maps, finest first (C2..C5 at strides 4..32). Output: 
 for Faster/Mask R-CNN, or P6 and P7 by strided convs for RetinaNet). Parameter names follow the
 original: fpn_inner{k} (1x1 laterals), fpn_layer{k} (3x3 outputs), top_blocks.p6 / p7.
 """
+
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
@@ -68,12 +69,10 @@ class FPN(nn.Module):
 
     def forward(self, x: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         # Levels without a lateral (leading zeros of in_channels_list) are skipped.
-        features = list(x)[len(x) - len(self.inner_blocks):]
+        features = list(x)[len(x) - len(self.inner_blocks) :]
         last_inner = getattr(self, self.inner_blocks[-1])(features[-1])
         results = [getattr(self, self.layer_blocks[-1])(last_inner)]
-        for feature, inner, layer in zip(
-            features[-2::-1], self.inner_blocks[-2::-1], self.layer_blocks[-2::-1]
-        ):
+        for feature, inner, layer in zip(features[-2::-1], self.inner_blocks[-2::-1], self.layer_blocks[-2::-1]):
             lateral = getattr(self, inner)(feature)
             # Nearest 2x upsampling to the lateral's exact size: equals the original's
             # scale_factor=2 for sizes divisible by 32, and also works for other sizes.

@@ -5,6 +5,7 @@ Module and parameter names follow the original so that its checkpoints load: `st
 `conv1, bn1, conv2, bn2, conv3, bn3`. Inputs are [N, 3, H, W]; each returned feature map has
 stride 4, 8, 16, 32 for layer1..layer4.
 """
+
 from collections import namedtuple
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -69,8 +70,11 @@ def _cached_fold(conv: nn.Conv2d, norm: FrozenBatchNorm2d) -> Tuple[torch.Tensor
     # Without autograd the folded weights are reused until a tensor they come from changes (in place:
     # its _version moves; replaced, e.g. by .to(): its data_ptr moves). Saves ~4 kernels per layer and
     # forward (on a GPU, launches are what inference spends its time on).
-    sources = [t for t in (conv.weight, conv.bias, norm.weight, norm.bias, norm.running_mean, norm.running_var)
-               if t is not None]
+    sources = [
+        t
+        for t in (conv.weight, conv.bias, norm.weight, norm.bias, norm.running_mean, norm.running_var)
+        if t is not None
+    ]
     key = tuple((t.data_ptr(), t._version) for t in sources)
     cached = getattr(conv, "_folded_frozen_bn", None)
     if cached is None or cached[0] != key:
@@ -121,8 +125,13 @@ class Bottleneck(nn.Module):
         self.conv1 = _conv(in_channels, bottleneck_channels, 1, stride=stride_1x1)
         self.bn1 = norm(bottleneck_channels)
         self.conv2 = _conv(
-            bottleneck_channels, bottleneck_channels, 3, stride=stride_3x3,
-            padding=dilation, dilation=dilation, groups=num_groups,
+            bottleneck_channels,
+            bottleneck_channels,
+            3,
+            stride=stride_3x3,
+            padding=dilation,
+            dilation=dilation,
+            groups=num_groups,
         )
         self.bn2 = norm(bottleneck_channels)
         self.conv3 = _conv(bottleneck_channels, out_channels, 1)
@@ -185,16 +194,32 @@ class Stem(nn.Module):
 
 
 def make_stage(
-    block: type, in_channels: int, bottleneck_channels: int, out_channels: int, block_count: int,
-    num_groups: int, stride_in_1x1: bool, first_stride: int, dilation: int = 1, norm: NormFactory = FrozenBatchNorm2d,
+    block: type,
+    in_channels: int,
+    bottleneck_channels: int,
+    out_channels: int,
+    block_count: int,
+    num_groups: int,
+    stride_in_1x1: bool,
+    first_stride: int,
+    dilation: int = 1,
+    norm: NormFactory = FrozenBatchNorm2d,
 ) -> nn.Sequential:
     """`block_count` blocks; only the first one changes stride and channel count."""
     blocks = []
     for i in range(block_count):
-        blocks.append(block(
-            in_channels, bottleneck_channels, out_channels, num_groups, stride_in_1x1,
-            first_stride if i == 0 else 1, dilation, norm,
-        ))
+        blocks.append(
+            block(
+                in_channels,
+                bottleneck_channels,
+                out_channels,
+                num_groups,
+                stride_in_1x1,
+                first_stride if i == 0 else 1,
+                dilation,
+                norm,
+            )
+        )
         in_channels = out_channels
     return nn.Sequential(*blocks)
 
@@ -230,10 +255,20 @@ class ResNet(nn.Module):
             factor = 2 ** (spec.index - 1)
             out_channels = res2_out_channels * factor
             name = f"layer{spec.index}"
-            self.add_module(name, make_stage(
-                block, in_channels, num_groups * width_per_group * factor, out_channels, spec.block_count,
-                num_groups, stride_in_1x1, first_stride=1 if spec.index == 1 else 2, norm=norm,
-            ))
+            self.add_module(
+                name,
+                make_stage(
+                    block,
+                    in_channels,
+                    num_groups * width_per_group * factor,
+                    out_channels,
+                    spec.block_count,
+                    num_groups,
+                    stride_in_1x1,
+                    first_stride=1 if spec.index == 1 else 2,
+                    norm=norm,
+                ),
+            )
             self.stages.append(name)
             self.return_features[name] = spec.return_features
             in_channels = out_channels
@@ -284,10 +319,21 @@ class ResNetHead(nn.Module):
         for spec in stages:
             name = f"layer{spec.index}"
             first_stride = stride or (1 if spec.index == 1 else 2)
-            self.add_module(name, make_stage(
-                block, in_channels, bottleneck_channels, out_channels, spec.block_count, num_groups,
-                stride_in_1x1, first_stride, dilation, norm,
-            ))
+            self.add_module(
+                name,
+                make_stage(
+                    block,
+                    in_channels,
+                    bottleneck_channels,
+                    out_channels,
+                    spec.block_count,
+                    num_groups,
+                    stride_in_1x1,
+                    first_stride,
+                    dilation,
+                    norm,
+                ),
+            )
             self.stages.append(name)
             stride = 0
             in_channels = out_channels

@@ -12,6 +12,7 @@ forward(images, targets=None):
   image may get an empty BoxList, which still has every field ([0, 4] boxes, [0] scores, ...).
 - training with an image whose targets were all removed treats it as background only.
 """
+
 import functools
 from typing import Dict, List, Optional, Union
 

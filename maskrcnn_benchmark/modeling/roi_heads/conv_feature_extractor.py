@@ -1,4 +1,5 @@
 """Pooled RoI features followed by a stack of 3x3 convs + ReLU (the mask and keypoint heads)."""
+
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -17,8 +18,14 @@ class PooledConvStack(nn.Module):
     """
 
     def __init__(
-        self, pooler: Pooler, in_channels: int, conv_layers: Sequence[int], prefix: str, dilation: int = 1,
-        use_gn: bool = False, norm: Optional[Callable[[int], nn.Module]] = None,
+        self,
+        pooler: Pooler,
+        in_channels: int,
+        conv_layers: Sequence[int],
+        prefix: str,
+        dilation: int = 1,
+        use_gn: bool = False,
+        norm: Optional[Callable[[int], nn.Module]] = None,
     ):
         super().__init__()
         self.pooler = pooler

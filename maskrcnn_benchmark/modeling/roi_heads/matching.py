@@ -4,6 +4,7 @@ The Matcher refuses an empty IoU matrix. An image without ground truth (all obje
 without proposals has nothing to match: the heads' losses check `nothing_to_match` first and then
 label every proposal background (`background_labels`).
 """
+
 from typing import Sequence, Tuple
 
 import torch

@@ -4,6 +4,7 @@ forward(features, proposals, targets=None) -> (x, detections, losses): in traini
 are the box head's sampled proposals and losses hold every head's terms; in inference they are the
 final detections with "scores", "labels" and, when enabled, "mask" / "keypoints".
 """
+
 from typing import Dict, List, Optional, Tuple
 
 import torch

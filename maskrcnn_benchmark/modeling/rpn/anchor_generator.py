@@ -4,6 +4,7 @@ Cell anchors are the anchors of one feature-map location, centred on the stride 
 [0, 0, stride - 1, stride - 1], ordered aspect-ratio-major, then size: for ratios (r1, r2) and sizes
 (s1, s2) the order is (r1 s1, r1 s2, r2 s1, r2 s2). Boxes are (x1, y1, x2, y2) in input pixels.
 """
+
 from typing import List, Sequence, Tuple
 
 import torch
@@ -118,8 +119,10 @@ class AnchorGenerator(nn.Module):
             return torch.ones(anchors.shape[0], dtype=torch.bool, device=anchors.device)
         t = self.straddle_thresh
         return (
-            (anchors[:, 0] >= -t) & (anchors[:, 1] >= -t)
-            & (anchors[:, 2] < image_width + t) & (anchors[:, 3] < image_height + t)
+            (anchors[:, 0] >= -t)
+            & (anchors[:, 1] >= -t)
+            & (anchors[:, 2] < image_width + t)
+            & (anchors[:, 3] < image_height + t)
         )
 
     def forward(self, image_list: ImageList, feature_maps: Sequence[torch.Tensor]) -> List[List[BoxList]]:

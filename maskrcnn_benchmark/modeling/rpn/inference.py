@@ -13,6 +13,7 @@ then dropped with the small boxes, as are boxes with a NaN coordinate (+-inf one
 the image first), so every proposal is finite. An image may end with no proposal at all: it gets
 an empty BoxList with the "objectness" field. Finite inputs give the same proposals as before.
 """
+
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -135,8 +136,12 @@ class RPNPostProcessor(nn.Module):
 
     @staticmethod
     def _per_image(
-        boxes: torch.Tensor, scores: torch.Tensor, kept: torch.Tensor, image: torch.Tensor,
-        chosen: torch.Tensor, image_sizes: Sequence[Tuple[int, int]],
+        boxes: torch.Tensor,
+        scores: torch.Tensor,
+        kept: torch.Tensor,
+        image: torch.Tensor,
+        chosen: torch.Tensor,
+        image_sizes: Sequence[Tuple[int, int]],
     ) -> List[BoxList]:
         """Cut the chosen `kept` rows of flat boxes [M, 4] / scores [M] into one BoxList per image
         (`image` [len(kept)] ascending), keeping their order. Host read 3: the counts per image."""

@@ -10,6 +10,7 @@ per image are sampled (POSITIVE_FRACTION positives at most). Losses:
 An image without ground truth (every object removed by augmentation or clipping) trains as pure
 background: all its anchors are negatives (except the border ones, ignored as usual).
 """
+
 from typing import List, Sequence, Tuple
 
 import torch
@@ -51,9 +52,7 @@ class RPNLossComputation:
         labels, regression_targets = [], []
         for anchors_per_image, targets_per_image in zip(anchors, targets):
             matched_targets, matched_idxs = self.match_targets_to_anchors(anchors_per_image, targets_per_image)
-            ignored = (
-                (matched_idxs == Matcher.BETWEEN_THRESHOLDS) | ~anchors_per_image.get_field("visibility")
-            )
+            ignored = (matched_idxs == Matcher.BETWEEN_THRESHOLDS) | ~anchors_per_image.get_field("visibility")
             labels_per_image = (matched_idxs >= 0).to(torch.float32).masked_fill(ignored, -1)
             labels.append(labels_per_image)
             regression_targets.append(self.box_coder.encode(matched_targets.bbox, anchors_per_image.bbox))
@@ -105,5 +104,3 @@ def make_rpn_loss_evaluator(cfg: CfgNode, box_coder: BoxCoder) -> RPNLossComputa
         BalancedPositiveNegativeSampler(rpn.BATCH_SIZE_PER_IMAGE, rpn.POSITIVE_FRACTION),
         box_coder,
     )
-
-

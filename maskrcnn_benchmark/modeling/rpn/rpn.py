@@ -4,6 +4,7 @@ RPNModule.forward(images: ImageList, features: list of [N, C, H_l, W_l], targets
 (proposals: one BoxList per image with field "objectness", losses: {"loss_objectness",
 "loss_rpn_box_reg"} in training, {} otherwise).
 """
+
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch

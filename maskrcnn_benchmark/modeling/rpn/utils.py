@@ -1,4 +1,5 @@
 """Reshape per-level head outputs [N, A*C, H, W] into rows matching the anchor order."""
+
 from typing import List, Tuple
 
 import torch

@@ -1,4 +1,5 @@
 """Backbones: state_dict layout equals the original's, output shapes and strides, freezing, norms."""
+
 import pytest
 import torch
 
@@ -13,15 +14,22 @@ ORIGINAL_BACKBONES = {
     "e2e_mask_rcnn_R_50_FPN_1x.yaml": FPN,
     "e2e_faster_rcnn_R_50_C4_1x.yaml": {},
     "retinanet/retinanet_R-50-FPN_1x.yaml": {
-        "MODEL.BACKBONE.CONV_BODY": "R-50-FPN-RETINANET", "MODEL.RESNETS.BACKBONE_OUT_CHANNELS": 256,
+        "MODEL.BACKBONE.CONV_BODY": "R-50-FPN-RETINANET",
+        "MODEL.RESNETS.BACKBONE_OUT_CHANNELS": 256,
     },
     "gn_baselines/e2e_mask_rcnn_R_50_FPN_1x_gn.yaml": {
-        **FPN, "MODEL.RESNETS.TRANS_FUNC": "BottleneckWithGN", "MODEL.RESNETS.STEM_FUNC": "StemWithGN",
-        "MODEL.RESNETS.STRIDE_IN_1X1": False, "MODEL.FPN.USE_GN": True,
+        **FPN,
+        "MODEL.RESNETS.TRANS_FUNC": "BottleneckWithGN",
+        "MODEL.RESNETS.STEM_FUNC": "StemWithGN",
+        "MODEL.RESNETS.STRIDE_IN_1X1": False,
+        "MODEL.FPN.USE_GN": True,
     },
     "e2e_mask_rcnn_X_101_32x8d_FPN_1x.yaml": {
-        **FPN, "MODEL.BACKBONE.CONV_BODY": "R-101-FPN", "MODEL.RESNETS.STRIDE_IN_1X1": False,
-        "MODEL.RESNETS.NUM_GROUPS": 32, "MODEL.RESNETS.WIDTH_PER_GROUP": 8,
+        **FPN,
+        "MODEL.BACKBONE.CONV_BODY": "R-101-FPN",
+        "MODEL.RESNETS.STRIDE_IN_1X1": False,
+        "MODEL.RESNETS.NUM_GROUPS": 32,
+        "MODEL.RESNETS.WIDTH_PER_GROUP": 8,
     },
 }
 
@@ -40,7 +48,9 @@ def _cfg(overrides):
 @pytest.mark.parametrize("config_name", list(ORIGINAL_BACKBONES))
 def test_state_dict_keys_and_shapes_equal_the_originals(config_name, original_checkpoint_keys):
     model = build_backbone(_cfg(ORIGINAL_BACKBONES[config_name]))
-    expected = [(k[len("backbone."):], s) for k, s in original_checkpoint_keys[config_name] if k.startswith("backbone.")]
+    expected = [
+        (k[len("backbone.") :], s) for k, s in original_checkpoint_keys[config_name] if k.startswith("backbone.")
+    ]
     actual = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
     assert actual == expected
 
@@ -63,8 +73,9 @@ def test_fpn_output_shapes(body, out_channels, num_maps):
 
 
 def test_fpn_handles_sizes_not_divisible_by_32():
-    model = build_backbone(_cfg({**FPN, "MODEL.BACKBONE.CONV_BODY": "R-18-FPN",
-                                 "MODEL.RESNETS.RES2_OUT_CHANNELS": 64})).eval()
+    model = build_backbone(
+        _cfg({**FPN, "MODEL.BACKBONE.CONV_BODY": "R-18-FPN", "MODEL.RESNETS.RES2_OUT_CHANNELS": 64})
+    ).eval()
     with torch.no_grad():
         maps = model(torch.randn(1, 3, 100, 75))
     assert [tuple(m.shape[-2:]) for m in maps] == [(25, 19), (13, 10), (7, 5), (4, 3), (2, 2)]
@@ -78,12 +89,19 @@ def test_c4_body_output():
     assert c4.shape == (1, 1024, 4, 4)
 
 
-@pytest.mark.parametrize("freeze_at,frozen", [(-1, []), (0, []), (1, ["stem"]), (2, ["stem", "layer1"]),
-                                             (3, ["stem", "layer1", "layer2"])])
+@pytest.mark.parametrize(
+    "freeze_at,frozen", [(-1, []), (0, []), (1, ["stem"]), (2, ["stem", "layer1"]), (3, ["stem", "layer1", "layer2"])]
+)
 def test_freeze_conv_body_at(freeze_at, frozen):
-    c = _cfg({"MODEL.BACKBONE.CONV_BODY": "R-18-C4", "MODEL.RESNETS.RES2_OUT_CHANNELS": 64,
-              "MODEL.RESNETS.TRANS_FUNC": "BottleneckWithBatchNorm", "MODEL.RESNETS.STEM_FUNC": "StemWithBatchNorm",
-              "MODEL.BACKBONE.FREEZE_CONV_BODY_AT": freeze_at})
+    c = _cfg(
+        {
+            "MODEL.BACKBONE.CONV_BODY": "R-18-C4",
+            "MODEL.RESNETS.RES2_OUT_CHANNELS": 64,
+            "MODEL.RESNETS.TRANS_FUNC": "BottleneckWithBatchNorm",
+            "MODEL.RESNETS.STEM_FUNC": "StemWithBatchNorm",
+            "MODEL.BACKBONE.FREEZE_CONV_BODY_AT": freeze_at,
+        }
+    )
     body = build_backbone(c).body
     for name in ["stem", "layer1", "layer2", "layer3"]:
         flags = {p.requires_grad for p in getattr(body, name).parameters()}
@@ -115,8 +133,13 @@ def test_unknown_names_are_explained():
 
 
 def test_backward_reaches_unfrozen_parameters_only():
-    c = _cfg({"MODEL.BACKBONE.CONV_BODY": "R-18-FPN", "MODEL.RESNETS.RES2_OUT_CHANNELS": 64,
-              "MODEL.RESNETS.BACKBONE_OUT_CHANNELS": 32})
+    c = _cfg(
+        {
+            "MODEL.BACKBONE.CONV_BODY": "R-18-FPN",
+            "MODEL.RESNETS.RES2_OUT_CHANNELS": 64,
+            "MODEL.RESNETS.BACKBONE_OUT_CHANNELS": 32,
+        }
+    )
     model = build_backbone(c)
     sum(m.sum() for m in model(torch.randn(1, 3, 64, 64))).backward()
     for name, p in model.named_parameters():

@@ -1,4 +1,5 @@
 """Box head post-processing and loss against the original's algorithm (docs/CONVENTIONS.md#box-head-detections)."""
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -73,8 +74,10 @@ def test_filter_batch_equals_the_per_class_loop_image_by_image(detections_per_im
 
 def test_forward_decodes_clips_and_handles_empty_images():
     post = PostProcessor(score_thresh=0.0, nms=0.5, detections_per_img=100, box_coder=BoxCoder((10, 10, 5, 5)))
-    proposals = [BoxList(torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 70.0, 90.0]]), (60, 80)),
-                 BoxList(torch.zeros(0, 4), (30, 30))]
+    proposals = [
+        BoxList(torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 70.0, 90.0]]), (60, 80)),
+        BoxList(torch.zeros(0, 4), (30, 30)),
+    ]
     logits = torch.tensor([[0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])
     deltas = torch.zeros(2, 12)
     out = post((logits, deltas), proposals)
@@ -143,7 +146,9 @@ def test_sampler_limits_per_image():
     loss = FastRCNNLossComputation(Matcher(0.5, 0.5), BalancedPositiveNegativeSampler(4, 0.25), BoxCoder((1, 1, 1, 1)))
     target = BoxList(torch.tensor([[0.0, 0.0, 9.0, 9.0]]), (100, 100))
     target.add_field("labels", torch.tensor([1]))
-    proposals = BoxList(torch.cat([torch.tensor([[0.0, 0.0, 9.0, 9.0]] * 5), torch.tensor([[50.0, 50.0, 60.0, 60.0]] * 10)]), (100, 100))
+    proposals = BoxList(
+        torch.cat([torch.tensor([[0.0, 0.0, 9.0, 9.0]] * 5), torch.tensor([[50.0, 50.0, 60.0, 60.0]] * 10)]), (100, 100)
+    )
     (sampled,) = loss.subsample([proposals], [target])
     labels = sampled.get_field("labels")
     assert len(sampled) == 4 and (labels > 0).sum() == 1

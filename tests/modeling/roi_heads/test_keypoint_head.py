@@ -1,4 +1,5 @@
 """Keypoint decoding, heat-map loss and sampling (docs/CONVENTIONS.md#keypoints)."""
+
 import numpy as np
 import torch
 
@@ -31,8 +32,10 @@ def test_scaling_for_non_integer_boxes():
 def test_post_processor_works_for_several_images():
     maps = torch.zeros(3, 17, 56, 56)
     maps[:, :, 28, 28] = 1.0
-    boxes = [BoxList(torch.tensor([[0.0, 0.0, 56.0, 56.0], [10.0, 10.0, 66.0, 66.0]]), (100, 100)),
-             BoxList(torch.tensor([[0.0, 0.0, 56.0, 56.0]]), (60, 60))]
+    boxes = [
+        BoxList(torch.tensor([[0.0, 0.0, 56.0, 56.0], [10.0, 10.0, 66.0, 66.0]]), (100, 100)),
+        BoxList(torch.tensor([[0.0, 0.0, 56.0, 56.0]]), (60, 60)),
+    ]
     for b in boxes:
         b.add_field("scores", torch.ones(len(b)))
     out = KeypointPostProcessor()(maps, boxes)

@@ -1,12 +1,16 @@
 """Mask targets, loss, post-processing and the Masker (docs/CONVENTIONS.md#mask-targets,
 docs/CONVENTIONS.md#mask-pasting)."""
+
 import pytest
 import torch
 from torch.nn import functional as F
 
 from maskrcnn_benchmark.modeling.matcher import Matcher
 from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import (
-    Masker, MaskPostProcessor, paste_mask_in_image, paste_masks_in_image,
+    Masker,
+    MaskPostProcessor,
+    paste_mask_in_image,
+    paste_masks_in_image,
 )
 from maskrcnn_benchmark.modeling.roi_heads.mask_head.loss import MaskRCNNLossComputation, project_masks_on_boxes
 from maskrcnn_benchmark.structures.bounding_box import BoxList
@@ -70,8 +74,10 @@ def test_paste_clips_at_the_image_border_and_heatmap_mode():
 
 def test_masker_batches_and_empty_images():
     masker = Masker(threshold=0.5, padding=1)
-    boxes = [BoxList(torch.tensor([[0.0, 0.0, 9.0, 9.0], [5.0, 5.0, 15.0, 15.0]]), (20, 30)),
-             BoxList(torch.zeros(0, 4), (8, 6))]
+    boxes = [
+        BoxList(torch.tensor([[0.0, 0.0, 9.0, 9.0], [5.0, 5.0, 15.0, 15.0]]), (20, 30)),
+        BoxList(torch.zeros(0, 4), (8, 6)),
+    ]
     out = masker([torch.ones(2, 1, 28, 28), torch.zeros(0, 1, 28, 28)], boxes)
     assert out[0].shape == (2, 1, 30, 20) and out[1].shape == (0, 1, 6, 8)
 
@@ -141,8 +147,14 @@ def test_nan_logits_give_empty_masks_and_no_detection_gives_empty_tensors():
 def test_paste_of_non_finite_boxes_or_masks_is_empty(thresh):
     ones = torch.ones(28, 28)
     nan_mask = torch.full((28, 28), float("nan"))
-    boxes = torch.tensor([[float("nan"), 0.0, 9.0, 9.0], [0.0, 0.0, float("inf"), 9.0], [-float("inf"), 0.0, 9.0, 9.0],
-                          [2.0, 2.0, 12.0, 12.0]])
+    boxes = torch.tensor(
+        [
+            [float("nan"), 0.0, 9.0, 9.0],
+            [0.0, 0.0, float("inf"), 9.0],
+            [-float("inf"), 0.0, 9.0, 9.0],
+            [2.0, 2.0, 12.0, 12.0],
+        ]
+    )
     masks = torch.stack([ones, ones, ones, nan_mask])
     one_by_one = torch.stack([paste_mask_in_image(m, b, 16, 20, thresh) for m, b in zip(masks, boxes)])
     batched = paste_masks_in_image(masks, boxes, 16, 20, thresh)

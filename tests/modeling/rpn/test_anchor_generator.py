@@ -1,4 +1,5 @@
 """Cell anchors equal the values measured on the original library (docs/CONVENTIONS.md#anchors)."""
+
 import pytest
 import torch
 

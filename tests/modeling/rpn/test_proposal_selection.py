@@ -1,5 +1,6 @@
 """The batched proposal selection against a plain per-image, per-level restatement of the rule
 (the original's algorithm: one NMS per image and level, boolean indexing), on random outputs."""
+
 import itertools
 
 import pytest
@@ -22,9 +23,9 @@ def _reference(post, anchors, objectness, box_regression, training):
         levels = []
         for a, o, r in zip(anchors_per_image, objectness, box_regression):
             _, A, H, W = o.shape
-            score = permute_and_flatten(o[i:i + 1], 1, A, 1, H, W).view(-1).sigmoid()
+            score = permute_and_flatten(o[i : i + 1], 1, A, 1, H, W).view(-1).sigmoid()
             score = score.masked_fill(torch.isnan(score), float("-inf"))
-            deltas = permute_and_flatten(r[i:i + 1], 1, A, 4, H, W).view(-1, 4)
+            deltas = permute_and_flatten(r[i : i + 1], 1, A, 4, H, W).view(-1, 4)
             score, idx = score.topk(min(post.pre_nms_top_n, len(score)))
             boxes = post.box_coder.decode(deltas[idx], a.bbox[idx])
             b = BoxList(boxes, a.size).clip_to_image(remove_empty=False)
@@ -32,7 +33,7 @@ def _reference(post, anchors, objectness, box_regression, training):
             h = b.bbox[:, 3] - b.bbox[:, 1] + 1
             keep = (w >= post.min_size) & (h >= post.min_size) & torch.isfinite(score)
             boxes, score = b.bbox[keep], score[keep]
-            keep = nms(boxes, score, post.nms_thresh)[:post.post_nms_top_n]
+            keep = nms(boxes, score, post.nms_thresh)[: post.post_nms_top_n]
             levels.append((boxes[keep], score[keep]))
         per_image.append((torch.cat([l[0] for l in levels]), torch.cat([l[1] for l in levels])))
     if len(objectness) == 1:

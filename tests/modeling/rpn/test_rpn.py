@@ -1,4 +1,5 @@
 """RPN pieces: anchor grid and visibility, target labelling, loss normalisation, proposal selection."""
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -23,7 +24,7 @@ def test_grid_anchors_are_location_major_and_shifted_by_stride():
     assert anchors.shape == (2 * 3 * 3, 4)
     base = list(gen.cell_anchors)[0]
     # location (y=1, x=2) is the 6th location; its 3 anchors are the cell anchors shifted by (32, 16).
-    torch.testing.assert_close(anchors[5 * 3:6 * 3], base + torch.tensor([32.0, 16.0, 32.0, 16.0]))
+    torch.testing.assert_close(anchors[5 * 3 : 6 * 3], base + torch.tensor([32.0, 16.0, 32.0, 16.0]))
 
 
 def test_visibility_and_straddle_thresh():
@@ -57,12 +58,17 @@ def test_concat_box_prediction_layers_matches_anchor_order():
 
 def test_labels_follow_thresholds_visibility_and_low_quality_rule():
     image_size = (100, 100)
-    anchors = BoxList(torch.tensor([
-        [0.0, 0.0, 49.0, 49.0],    # identical to gt -> 1
-        [0.0, 0.0, 29.0, 49.0],    # IoU 0.6 -> between -> -1
-        [60.0, 60.0, 99.0, 99.0],  # IoU 0 -> 0
-        [0.0, 0.0, 49.0, 49.0],    # identical but not visible -> -1
-    ]), image_size)
+    anchors = BoxList(
+        torch.tensor(
+            [
+                [0.0, 0.0, 49.0, 49.0],  # identical to gt -> 1
+                [0.0, 0.0, 29.0, 49.0],  # IoU 0.6 -> between -> -1
+                [60.0, 60.0, 99.0, 99.0],  # IoU 0 -> 0
+                [0.0, 0.0, 49.0, 49.0],  # identical but not visible -> -1
+            ]
+        ),
+        image_size,
+    )
     anchors.add_field("visibility", torch.tensor([True, True, True, False]))
     target = BoxList(torch.tensor([[0.0, 0.0, 49.0, 49.0]]), image_size)
     loss = RPNLossComputation(Matcher(0.7, 0.3, True), None, BoxCoder((1.0, 1.0, 1.0, 1.0)))
@@ -73,8 +79,9 @@ def test_labels_follow_thresholds_visibility_and_low_quality_rule():
 
 def test_loss_normalisation():
     image_size = (64, 64)
-    anchors = BoxList(torch.tensor([[0.0, 0.0, 31.0, 31.0], [32.0, 32.0, 63.0, 63.0], [0.0, 32.0, 31.0, 63.0]]),
-                      image_size)
+    anchors = BoxList(
+        torch.tensor([[0.0, 0.0, 31.0, 31.0], [32.0, 32.0, 63.0, 63.0], [0.0, 32.0, 31.0, 63.0]]), image_size
+    )
     anchors.add_field("visibility", torch.ones(3, dtype=torch.bool))
     target = BoxList(torch.tensor([[2.0, 2.0, 33.0, 33.0]]), image_size)
     coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
@@ -213,8 +220,10 @@ def test_loss_equals_the_original_formula_on_the_same_draws():
     generator = AnchorGenerator((16, 32), (0.5, 1.0, 2.0), (8, 16), straddle_thresh=0)
     features = [torch.zeros(2, 1, 10, 10), torch.zeros(2, 1, 5, 5)]
     anchors = generator(images, features)
-    targets = [BoxList(torch.tensor([[4.0, 6.0, 40.0, 30.0], [30.0, 20.0, 70.0, 60.0]]), (80, 64)),
-               BoxList(torch.tensor([[10.0, 10.0, 50.0, 70.0]]), (64, 80))]
+    targets = [
+        BoxList(torch.tensor([[4.0, 6.0, 40.0, 30.0], [30.0, 20.0, 70.0, 60.0]]), (80, 64)),
+        BoxList(torch.tensor([[10.0, 10.0, 50.0, 70.0]]), (64, 80)),
+    ]
     objectness = [torch.randn(2, 3, 10, 10), torch.randn(2, 3, 5, 5)]
     deltas = [torch.randn(2, 12, 10, 10) * 0.1, torch.randn(2, 12, 5, 5) * 0.1]
     sampler = BalancedPositiveNegativeSampler(32, 0.25)

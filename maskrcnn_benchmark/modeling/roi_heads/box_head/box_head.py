@@ -6,6 +6,7 @@ x is the extracted per-RoI features (the mask/keypoint heads may reuse them); in
 second item is the sampled proposals (with "labels" and "regression_targets") and losses holds
 loss_classifier and loss_box_reg; in inference it is the detections and losses is {}.
 """
+
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch

@@ -9,6 +9,7 @@ usual fields; (box, class) pairs whose score or decoded box is not finite (a div
 logits or deltas) are never candidates, so no NaN reaches NMS or the output. For finite inputs
 this changes nothing.
 """
+
 from typing import List, Sequence, Tuple
 
 import torch

@@ -10,6 +10,7 @@ BATCH_SIZE_PER_IMAGE are sampled per image with at most POSITIVE_FRACTION positi
 Degenerate batches train: an image without ground truth contributes only background RoIs, and a
 batch without any sampled RoI gives zero losses (connected to the graph) instead of NaN.
 """
+
 from typing import List, Sequence, Tuple
 
 import torch
@@ -27,7 +28,10 @@ from ..matching import background_labels, match_proposals, nothing_to_match
 
 class FastRCNNLossComputation:
     def __init__(
-        self, proposal_matcher: Matcher, fg_bg_sampler: BalancedPositiveNegativeSampler, box_coder: BoxCoder,
+        self,
+        proposal_matcher: Matcher,
+        fg_bg_sampler: BalancedPositiveNegativeSampler,
+        box_coder: BoxCoder,
         cls_agnostic_bbox_reg: bool = False,
     ):
         self.proposal_matcher = proposal_matcher

@@ -4,6 +4,7 @@ Registered names (MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR): ResNet50Conv5ROIFeature
 the res5 stage on 14x14 pooled features), FPN2MLPFeatureExtractor (two fully connected layers),
 FPNXconv1fcFeatureExtractor (stacked 3x3 convs, then one fully connected layer).
 """
+
 from typing import Sequence
 
 import torch
@@ -52,8 +53,16 @@ class FPNXconv1fcFeatureExtractor(nn.Module):
     """Pool, num_convs x (3x3 conv [+ GN] + ReLU), flatten, fc6 + ReLU -> [K, mlp_head_dim]."""
 
     def __init__(
-        self, pooler: Pooler, in_channels: int, resolution: int, conv_head_dim: int, num_convs: int,
-        mlp_head_dim: int, dilation: int = 1, use_gn: bool = False, norm=None,
+        self,
+        pooler: Pooler,
+        in_channels: int,
+        resolution: int,
+        conv_head_dim: int,
+        num_convs: int,
+        mlp_head_dim: int,
+        dilation: int = 1,
+        use_gn: bool = False,
+        norm=None,
     ):
         super().__init__()
         self.pooler = pooler
@@ -84,21 +93,31 @@ def res5_head(cfg: CfgNode, dilation: int = 1) -> ResNetHead:
     block_count = 2 if cfg.MODEL.BACKBONE.CONV_BODY.startswith("R-18-") else 3
     return ResNetHead(
         stages=(StageSpec(index=4, block_count=block_count, return_features=False),),
-        block=block, norm=norm, num_groups=r.NUM_GROUPS, width_per_group=r.WIDTH_PER_GROUP,
-        stride_in_1x1=r.STRIDE_IN_1X1, res2_out_channels=r.RES2_OUT_CHANNELS, dilation=dilation,
+        block=block,
+        norm=norm,
+        num_groups=r.NUM_GROUPS,
+        width_per_group=r.WIDTH_PER_GROUP,
+        stride_in_1x1=r.STRIDE_IN_1X1,
+        res2_out_channels=r.RES2_OUT_CHANNELS,
+        dilation=dilation,
     )
 
 
 @registry.ROI_BOX_FEATURE_EXTRACTORS.register("ResNet50Conv5ROIFeatureExtractor")
 def build_resnet50_conv5_extractor(cfg: CfgNode, in_channels: int) -> ResNet50Conv5ROIFeatureExtractor:
-    return ResNet50Conv5ROIFeatureExtractor(make_pooler(cfg, "ROI_BOX_HEAD"), res5_head(cfg, cfg.MODEL.RESNETS.RES5_DILATION))
+    return ResNet50Conv5ROIFeatureExtractor(
+        make_pooler(cfg, "ROI_BOX_HEAD"), res5_head(cfg, cfg.MODEL.RESNETS.RES5_DILATION)
+    )
 
 
 @registry.ROI_BOX_FEATURE_EXTRACTORS.register("FPN2MLPFeatureExtractor")
 def build_fpn2mlp_extractor(cfg: CfgNode, in_channels: int) -> FPN2MLPFeatureExtractor:
     head = cfg.MODEL.ROI_BOX_HEAD
     return FPN2MLPFeatureExtractor(
-        make_pooler(cfg, "ROI_BOX_HEAD"), in_channels * head.POOLER_RESOLUTION**2, head.MLP_HEAD_DIM, head.USE_GN,
+        make_pooler(cfg, "ROI_BOX_HEAD"),
+        in_channels * head.POOLER_RESOLUTION**2,
+        head.MLP_HEAD_DIM,
+        head.USE_GN,
         gn_factory(cfg.MODEL.GROUP_NORM),
     )
 
@@ -107,8 +126,15 @@ def build_fpn2mlp_extractor(cfg: CfgNode, in_channels: int) -> FPN2MLPFeatureExt
 def build_fpn_xconv1fc_extractor(cfg: CfgNode, in_channels: int) -> FPNXconv1fcFeatureExtractor:
     head = cfg.MODEL.ROI_BOX_HEAD
     return FPNXconv1fcFeatureExtractor(
-        make_pooler(cfg, "ROI_BOX_HEAD"), in_channels, head.POOLER_RESOLUTION, head.CONV_HEAD_DIM,
-        head.NUM_STACKED_CONVS, head.MLP_HEAD_DIM, head.DILATION, head.USE_GN, gn_factory(cfg.MODEL.GROUP_NORM),
+        make_pooler(cfg, "ROI_BOX_HEAD"),
+        in_channels,
+        head.POOLER_RESOLUTION,
+        head.CONV_HEAD_DIM,
+        head.NUM_STACKED_CONVS,
+        head.MLP_HEAD_DIM,
+        head.DILATION,
+        head.USE_GN,
+        gn_factory(cfg.MODEL.GROUP_NORM),
     )
 
 

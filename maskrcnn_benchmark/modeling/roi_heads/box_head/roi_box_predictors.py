@@ -2,6 +2,7 @@
 
 num_reg_classes is num_classes, or 2 (background, object) with MODEL.CLS_AGNOSTIC_BBOX_REG.
 """
+
 from typing import Tuple
 
 import torch

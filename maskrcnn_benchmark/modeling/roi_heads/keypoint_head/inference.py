@@ -11,6 +11,7 @@ the lowest float32 and +inf the highest; a RoI with a non-finite coordinate gets
 (0, 0) with visibility 0 (COCO's "not labelled") and the lowest score. Finite inputs decode as
 before.
 """
+
 from typing import List, Sequence, Tuple, Union
 
 import cv2
@@ -21,7 +22,6 @@ from torch import nn
 from ....config import CfgNode
 from ....structures.bounding_box import BoxList
 from ....structures.keypoint import PersonKeypoints
-
 
 _LOWEST = float(np.finfo(np.float32).min)
 _HIGHEST = float(np.finfo(np.float32).max)

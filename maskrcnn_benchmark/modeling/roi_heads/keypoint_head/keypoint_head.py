@@ -1,4 +1,5 @@
 """ROIKeypointHead: keypoints for sampled positive proposals in training, for detections in inference."""
+
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -33,8 +34,8 @@ class ROIKeypointHead(nn.Module):
     ) -> Tuple[torch.Tensor, List[BoxList], Dict[str, torch.Tensor]]:
         if self.training and self.share_box_feature_extractor:
             raise NotImplementedError(
-                "training with MODEL.ROI_KEYPOINT_HEAD.SHARE_BOX_FEATURE_EXTRACTOR True is not supported (nor was it in "
-                "the original); set it to False"
+                "training with MODEL.ROI_KEYPOINT_HEAD.SHARE_BOX_FEATURE_EXTRACTOR True is not supported "
+                "(nor was it in the original); set it to False"
             )
         if self.training:
             with torch.no_grad():

@@ -7,6 +7,7 @@ pixel of a 56 x 56 map (keypoints_to_heat_map); the loss is the cross-entropy ov
 logits, mean over the valid (proposal, keypoint) pairs; 0 when there are none (e.g. images whose
 persons were all removed: their proposals are all negatives, never sampled).
 """
+
 from typing import List, Sequence, Tuple
 
 import torch
@@ -35,12 +36,16 @@ def _within_box(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
 
 
 class KeypointRCNNLossComputation:
-    def __init__(self, proposal_matcher: Matcher, fg_bg_sampler: BalancedPositiveNegativeSampler, discretization_size: int):
+    def __init__(
+        self, proposal_matcher: Matcher, fg_bg_sampler: BalancedPositiveNegativeSampler, discretization_size: int
+    ):
         self.proposal_matcher = proposal_matcher
         self.fg_bg_sampler = fg_bg_sampler
         self.discretization_size = discretization_size
 
-    def prepare_targets(self, proposals: Sequence[BoxList], targets: Sequence[BoxList]) -> Tuple[List[torch.Tensor], list]:
+    def prepare_targets(
+        self, proposals: Sequence[BoxList], targets: Sequence[BoxList]
+    ) -> Tuple[List[torch.Tensor], list]:
         labels, keypoints = [], []
         for proposals_per_image, targets_per_image in zip(proposals, targets):
             if nothing_to_match(proposals_per_image, targets_per_image):
@@ -51,7 +56,10 @@ class KeypointRCNNLossComputation:
                 continue
             # The original left proposals between the thresholds labelled (moot at 0.5 / 0.5).
             matched_targets, _, labels_per_image = match_proposals(
-                self.proposal_matcher, proposals_per_image, targets_per_image, ["labels", "keypoints"],
+                self.proposal_matcher,
+                proposals_per_image,
+                targets_per_image,
+                ["labels", "keypoints"],
                 ignore_between=False,
             )
             keypoints_per_image = matched_targets.get_field("keypoints")
@@ -78,7 +86,9 @@ class KeypointRCNNLossComputation:
         heatmaps, valid = [], []
         for proposals_per_image in proposals:
             kp = proposals_per_image.get_field("keypoints")
-            heatmaps_per_image, valid_per_image = project_keypoints_to_heatmap(kp, proposals_per_image, self.discretization_size)
+            heatmaps_per_image, valid_per_image = project_keypoints_to_heatmap(
+                kp, proposals_per_image, self.discretization_size
+            )
             heatmaps.append(heatmaps_per_image.reshape(-1))
             valid.append(valid_per_image.reshape(-1))
         keypoint_targets = cat(heatmaps, dim=0)

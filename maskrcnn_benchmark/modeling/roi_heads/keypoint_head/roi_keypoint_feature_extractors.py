@@ -1,4 +1,5 @@
 """KeypointRCNNFeatureExtractor: pool 14x14, then conv_fcn1..8 (3x3 conv 512 + ReLU each)."""
+
 from typing import Sequence
 
 from torch import nn

@@ -1,5 +1,6 @@
 """KeypointRCNNPredictor: 4x4 stride-2 deconv to one map per keypoint, then 2x bilinear upsampling
 (14x14 features -> 28x28 -> 56x56 heat-map logits)."""
+
 import torch
 from torch import nn
 from torch.nn import functional as F

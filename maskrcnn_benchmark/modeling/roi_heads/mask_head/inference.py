@@ -11,6 +11,7 @@ Degenerate inputs: NaN mask logits give probability 0; a box with a non-finite c
 an empty mask and NaN probabilities paste as 0, so the pasted masks never depend on NaNs. No
 detections give [0, 1, M, M] / [0, 1, H, W] tensors.
 """
+
 import math
 from typing import List, Sequence, Union
 
@@ -62,7 +63,7 @@ def paste_mask_in_image(
     x_0, x_1 = max(box[0], 0), min(box[2] + 1, im_w)
     y_0, y_1 = max(box[1], 0), min(box[3] + 1, im_h)
     if x_1 > x_0 and y_1 > y_0:
-        im_mask[y_0:y_1, x_0:x_1] = resized[y_0 - box[1]:y_1 - box[1], x_0 - box[0]:x_1 - box[0]]
+        im_mask[y_0:y_1, x_0:x_1] = resized[y_0 - box[1] : y_1 - box[1], x_0 - box[0] : x_1 - box[0]]
     return im_mask
 
 
@@ -85,7 +86,12 @@ def _resize_matrix(start: torch.Tensor, length: torch.Tensor, src_size: int, dst
 
 
 def paste_masks_in_image(
-    masks: torch.Tensor, boxes: torch.Tensor, im_h: int, im_w: int, thresh: float = 0.5, padding: int = 1,
+    masks: torch.Tensor,
+    boxes: torch.Tensor,
+    im_h: int,
+    im_w: int,
+    thresh: float = 0.5,
+    padding: int = 1,
     chunk: int = 32,
 ) -> torch.Tensor:
     """Batched paste_mask_in_image: [N, M, M] masks and [N, 4] xyxy boxes -> [N, im_h, im_w].
@@ -110,10 +116,10 @@ def paste_masks_in_image(
     height = (box[:, 3] - box[:, 1] + 1).clamp(min=1)
     size = padded.shape[-1]
     for k in range(0, masks.shape[0], chunk):
-        rows = _resize_matrix(box[k:k + chunk, 1], height[k:k + chunk], size, im_h)
-        cols = _resize_matrix(box[k:k + chunk, 0], width[k:k + chunk], size, im_w)
-        resized = rows @ padded[k:k + chunk, 0] @ cols.transpose(1, 2)
-        out[k:k + chunk] = resized > thresh if thresh >= 0 else (resized * 255).to(torch.uint8)
+        rows = _resize_matrix(box[k : k + chunk, 1], height[k : k + chunk], size, im_h)
+        cols = _resize_matrix(box[k : k + chunk, 0], width[k : k + chunk], size, im_w)
+        resized = rows @ padded[k : k + chunk, 0] @ cols.transpose(1, 2)
+        out[k : k + chunk] = resized > thresh if thresh >= 0 else (resized * 255).to(torch.uint8)
     return out
 
 

@@ -9,7 +9,8 @@ Without any positive proposal (e.g. images whose objects were all removed) the l
 Ground-truth masks live on the host (polygons are rasterised by pycocotools), so the proposal
 boxes and their matches are read on the host once per batch and the targets copied back once.
 """
-from typing import List, Sequence, Tuple
+
+from typing import Sequence, Tuple
 
 import torch
 from torch.nn import functional as F
@@ -23,7 +24,9 @@ from ...utils import host_values
 from ..matching import background_labels, match_proposals, nothing_to_match
 
 
-def masks_on_boxes_on_host(segmentation_masks, boxes: Sequence[Sequence[float]], discretization_size: int) -> torch.Tensor:
+def masks_on_boxes_on_host(
+    segmentation_masks, boxes: Sequence[Sequence[float]], discretization_size: int
+) -> torch.Tensor:
     """[P, M, M] float32 CPU targets: mask i of `segmentation_masks` cropped to `boxes[i]` (xyxy
     numbers) and resized to M x M."""
     M = discretization_size
@@ -71,7 +74,9 @@ class MaskRCNNLossComputation:
                 label = background_labels(proposals_per_image)
                 matched = label - 1
             else:  # the masks are indexed on the host below, with the matches read there
-                _, matched, label = match_proposals(self.proposal_matcher, proposals_per_image, targets_per_image, ["labels"])
+                _, matched, label = match_proposals(
+                    self.proposal_matcher, proposals_per_image, targets_per_image, ["labels"]
+                )
             labels.append(label)
             # box, matched ground truth, positive: one float32 row per proposal (indices are exact)
             columns = [proposals_per_image.bbox.float(), matched[:, None].float(), (label > 0)[:, None].float()]
@@ -82,7 +87,7 @@ class MaskRCNNLossComputation:
         position = 0
         host_rows = host_values(torch.cat(rows)) if rows else []  # the one host read of the batch
         for targets_per_image, proposals_per_image in zip(targets, proposals):
-            image_rows = host_rows[position:position + len(proposals_per_image)]
+            image_rows = host_rows[position : position + len(proposals_per_image)]
             positive = [i for i, row in enumerate(image_rows) if row[5] > 0]
             if positive:
                 gt_masks = targets_per_image.get_field("masks")[[int(image_rows[i][4]) for i in positive]]
@@ -91,7 +96,9 @@ class MaskRCNNLossComputation:
             position += len(proposals_per_image)
         return labels, to_device(mask_targets, labels.device)
 
-    def __call__(self, proposals: Sequence[BoxList], mask_logits: torch.Tensor, targets: Sequence[BoxList]) -> torch.Tensor:
+    def __call__(
+        self, proposals: Sequence[BoxList], mask_logits: torch.Tensor, targets: Sequence[BoxList]
+    ) -> torch.Tensor:
         """mask_logits [K, num_classes, M, M] for the K proposals (all images); returns the loss."""
         labels, mask_targets = self.prepare_targets(proposals, targets)
         if len(labels) == 0:

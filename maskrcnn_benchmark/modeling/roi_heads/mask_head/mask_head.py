@@ -5,6 +5,7 @@ forward(features, proposals, targets=None) -> (x, proposals_or_detections, losse
 when the box head's feature extractor is shared, `features` are the box head's per-RoI features.
 In inference the detections gain the field "mask".
 """
+
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch

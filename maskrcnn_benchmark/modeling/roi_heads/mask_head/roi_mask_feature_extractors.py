@@ -3,6 +3,7 @@
 MaskRCNNFPNFeatureExtractor: pool 14x14, then mask_fcn1..N (3x3 conv + ReLU each).
 ResNet50Conv5ROIFeatureExtractor: the C4 res5 head (normally shared with the box head).
 """
+
 from typing import Sequence
 
 from torch import nn
@@ -19,7 +20,12 @@ class MaskRCNNFPNFeatureExtractor(PooledConvStack):
     """Pool 14x14, then mask_fcn1..N."""
 
     def __init__(
-        self, pooler: Pooler, in_channels: int, conv_layers: Sequence[int], dilation: int = 1, use_gn: bool = False,
+        self,
+        pooler: Pooler,
+        in_channels: int,
+        conv_layers: Sequence[int],
+        dilation: int = 1,
+        use_gn: bool = False,
         norm=None,
     ):
         super().__init__(pooler, in_channels, conv_layers, "mask_fcn", dilation, use_gn, norm)
@@ -29,14 +35,20 @@ class MaskRCNNFPNFeatureExtractor(PooledConvStack):
 def build_mask_fpn_extractor(cfg: CfgNode, in_channels: int) -> MaskRCNNFPNFeatureExtractor:
     head = cfg.MODEL.ROI_MASK_HEAD
     return MaskRCNNFPNFeatureExtractor(
-        make_pooler(cfg, "ROI_MASK_HEAD"), in_channels, head.CONV_LAYERS, head.DILATION, head.USE_GN,
+        make_pooler(cfg, "ROI_MASK_HEAD"),
+        in_channels,
+        head.CONV_LAYERS,
+        head.DILATION,
+        head.USE_GN,
         gn_factory(cfg.MODEL.GROUP_NORM),
     )
 
 
 @registry.ROI_MASK_FEATURE_EXTRACTORS.register("ResNet50Conv5ROIFeatureExtractor")
 def build_mask_res5_extractor(cfg: CfgNode, in_channels: int) -> ResNet50Conv5ROIFeatureExtractor:
-    return ResNet50Conv5ROIFeatureExtractor(make_pooler(cfg, "ROI_MASK_HEAD"), res5_head(cfg, cfg.MODEL.ROI_MASK_HEAD.DILATION))
+    return ResNet50Conv5ROIFeatureExtractor(
+        make_pooler(cfg, "ROI_MASK_HEAD"), res5_head(cfg, cfg.MODEL.ROI_MASK_HEAD.DILATION)
+    )
 
 
 def make_roi_mask_feature_extractor(cfg: CfgNode, in_channels: int) -> nn.Module:

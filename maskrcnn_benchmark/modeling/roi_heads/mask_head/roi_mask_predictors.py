@@ -1,4 +1,5 @@
 """Mask predictors (MODEL.ROI_MASK_HEAD.PREDICTOR): features -> [K, num_classes, M, M] logits."""
+
 import torch
 from torch import nn
 from torch.nn import functional as F
