@@ -1,18 +1,6 @@
 // CPU kernels of maskrcnn_benchmark::nms and maskrcnn_benchmark::batched_nms.
 //
-// Semantics (shared with csrc/cuda/nms_cuda.cu; the schemas live in csrc/vision.cpp):
-//  * boxes are (x1, y1, x2, y2) with the legacy "+1" convention of the original library:
-//      area  = (x2 - x1 + 1) * (y2 - y1 + 1)
-//      inter = max(0, min(x2) - max(x1) + 1) * max(0, min(y2) - max(y1) + 1)
-//      IoU   = inter / (area_a + area_b - inter)
-//    computed in float32 (float32/float16/bfloat16 boxes) or float64 (float64 boxes).
-//  * greedy order: score descending; equal scores by lower index first; NaN scores rank below every
-//    other score (even -inf), among themselves by index.
-//  * a box is suppressed by a kept box when IoU > iou_threshold (strictly greater, on every device;
-//    the original's CPU kernel used >=, its CUDA kernel >). A NaN IoU (a box with a NaN coordinate)
-//    never suppresses.
-//  * result: int64 indices of the kept boxes in ascending index order (batched: by idxs ascending,
-//    then index ascending).
+// NMS semantics: docs/CONVENTIONS.md#nms (the schemas live in csrc/vision.cpp).
 //
 // Algorithm. One stable sort (an LSD radix sort of an order-preserving integer key of the score).
 // The boxes are then copied, in that order, into structure-of-arrays buffers with precomputed
@@ -22,9 +10,11 @@
 // boxes die while the hot pass stays a plain contiguous loop. Long passes are split across threads
 // (at::parallel_for); batched_nms runs its groups in parallel.
 //
-// On x86-64 Linux with GCC the hot loop is compiled for AVX-512, AVX2 and baseline x86-64, and
-// the best one is picked at load time (target_clones). None of those targets enables FMA, so no
-// multiply-add is contracted and results do not depend on the CPU.
+// On x86 (GCC or Clang) the hot loop is compiled for AVX-512, AVX2 and baseline x86-64, and
+// dispatch_isa (cpu/cpu_isa.h) runs the best one the CPU supports. No multiply-add is contracted,
+// so results do not depend on the CPU: the AVX2 version is built without FMA on purpose, and in the
+// AVX-512 one (whose instructions include FMA) the loop's only product, inter = w * h, is also the
+// numerator of the IoU, which keeps GCC from fusing it into the denominator.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -38,23 +28,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu/cpu_isa.h"
 #include "nms_common.h"
 
 namespace {
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define MRCNN_NMS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MRCNN_NMS_CLONES
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define MRCNN_NMS_INLINE inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define MRCNN_NMS_INLINE __forceinline
-#else
-#define MRCNN_NMS_INLINE inline
-#endif
+using maskrcnn_benchmark::dispatch_isa;
+using maskrcnn_benchmark::Isa;
 
 // Passes shorter than this run on one thread (a parallel region costs a few microseconds).
 constexpr int64_t kParallelMinLen = 24576;
@@ -76,7 +56,7 @@ void check_boxes_scores(const char* op, const at::Tensor& dets, const at::Tensor
 // ---------------------------------------------------------------------------------------------
 // Sorting: ascending unsigned key <=> score descending, NaN last. Ties keep index order.
 
-MRCNN_NMS_INLINE uint32_t desc_key(float s) {
+MRB_INLINE uint32_t desc_key(float s) {
   if (std::isnan(s)) {
     return 0xFFFFFFFFu;
   }
@@ -87,7 +67,7 @@ MRCNN_NMS_INLINE uint32_t desc_key(float s) {
   return ~asc;
 }
 
-MRCNN_NMS_INLINE uint64_t desc_key(double s) {
+MRB_INLINE uint64_t desc_key(double s) {
   if (std::isnan(s)) {
     return 0xFFFFFFFFFFFFFFFFull;
   }
@@ -215,11 +195,11 @@ int64_t dense_groups(const at::Tensor& idxs_in, std::vector<int32_t>& gid) {
 // newly marked. Branch-free so that it vectorises.
 
 template <typename T>
-MRCNN_NMS_INLINE T vmax(T a, T b) {
+MRB_INLINE T vmax(T a, T b) {
   return a > b ? a : b;
 }
 template <typename T>
-MRCNN_NMS_INLINE T vmin(T a, T b) {
+MRB_INLINE T vmin(T a, T b) {
   return a < b ? a : b;
 }
 
@@ -228,9 +208,9 @@ template <typename T>
 using FlagT = typename std::conditional<sizeof(T) == 8, int64_t, int32_t>::type;
 
 template <typename T>
-MRCNN_NMS_INLINE int64_t suppress_pass_impl(
-    const T* __restrict x1, const T* __restrict y1, const T* __restrict x2, const T* __restrict y2,
-    const T* __restrict area, FlagT<T>* __restrict dead, int64_t n, T bx1, T by1, T bx2, T by2, T barea,
+MRB_INLINE int64_t suppress_pass_impl(
+    const T* MRB_RESTRICT x1, const T* MRB_RESTRICT y1, const T* MRB_RESTRICT x2, const T* MRB_RESTRICT y2,
+    const T* MRB_RESTRICT area, FlagT<T>* MRB_RESTRICT dead, int64_t n, T bx1, T by1, T bx2, T by2, T barea,
     T thr) {
   using F = FlagT<T>;
   F newly = 0;
@@ -247,16 +227,14 @@ MRCNN_NMS_INLINE int64_t suppress_pass_impl(
   return static_cast<int64_t>(newly);
 }
 
-MRCNN_NMS_CLONES int64_t suppress_pass(
-    const float* x1, const float* y1, const float* x2, const float* y2, const float* area, int32_t* dead,
-    int64_t n, float bx1, float by1, float bx2, float by2, float barea, float thr) {
-  return suppress_pass_impl<float>(x1, y1, x2, y2, area, dead, n, bx1, by1, bx2, by2, barea, thr);
-}
-
-MRCNN_NMS_CLONES int64_t suppress_pass(
-    const double* x1, const double* y1, const double* x2, const double* y2, const double* area, int64_t* dead,
-    int64_t n, double bx1, double by1, double bx2, double by2, double barea, double thr) {
-  return suppress_pass_impl<double>(x1, y1, x2, y2, area, dead, n, bx1, by1, bx2, by2, barea, thr);
+// suppress_pass_impl compiled for AVX-512, AVX2 (without FMA) and the baseline; runs the best one.
+template <typename T>
+int64_t suppress_pass(
+    const T* x1, const T* y1, const T* x2, const T* y2, const T* area, FlagT<T>* dead, int64_t n, T bx1, T by1, T bx2,
+    T by2, T barea, T thr) {
+  return dispatch_isa<Isa::kAvx512f, Isa::kAvx2>([&](auto) MRB_ALWAYS_INLINE {
+    return suppress_pass_impl<T>(x1, y1, x2, y2, area, dead, n, bx1, by1, bx2, by2, barea, thr);
+  });
 }
 
 // Boxes of one group in visiting order, as structure of arrays.

@@ -13,7 +13,8 @@
 // list. Both lists are built once per RoI and axis (duplicate rows/columns merged, zero weights
 // dropped), which makes the cost of huge boxes and of adaptive sampling grids one-dimensional.
 // The feature map is read in a channels-last float layout, so the innermost loops are contiguous
-// FMAs over channels that the compiler vectorises (an AVX2/FMA clone is selected at run time).
+// FMAs over channels that the compiler vectorises: the task functions are compiled for AVX2 with FMA
+// and for the baseline ISA, and dispatch_isa (cpu/cpu_isa.h) runs the best one the CPU supports.
 //   forward:  NCHW input: one task = one (channel block, image) pair; the block (a few MiB) is
 //             transposed into a reused channels-last buffer, then all RoIs of the image are pooled
 //             from it. Channels-last input (or too few blocks to feed the threads): the whole map is
@@ -38,6 +39,10 @@
 namespace maskrcnn_benchmark {
 namespace {
 
+// The version compiled besides the baseline one (cpu/cpu_isa.h): AVX2 with FMA, for its fused
+// multiply-adds in the accumulation loops.
+constexpr Isa kIsa = Isa::kAvx2Fma;
+
 // Upper bound on the adaptive sampling grid per bin and axis (only absurd boxes reach it: more than
 // 65536 * pooled / spatial_scale input pixels); keeps the loops and the sample count bounded.
 constexpr int64_t kMaxGrid = 65536;
@@ -50,7 +55,7 @@ struct AxisSamples {
   std::vector<int64_t> index;
   std::vector<T> weight;
 
-  // Not inlined into the AVX2/FMA clones: compiled for the baseline ISA, the coordinate arithmetic
+  // Not inlined into the AVX2/FMA version: compiled for the baseline ISA, the coordinate arithmetic
   // is not contracted into FMAs, so boundary decisions match torchvision's kernel bit for bit.
   MRB_NOINLINE void build(T start, T bin, int64_t pooled, int64_t grid, int64_t size, T scale) {
     begin.resize(pooled + 1);
@@ -185,7 +190,7 @@ struct Workspace {
 // Pools RoI k over channels [c0, c0 + cb). `image` points at channel c0 of pixel (0, 0) of the RoI's
 // image in a channels-last layout whose pixels are `pstride` elements apart.
 template <typename scalar_t, typename T>
-MRB_INLINE void forward_roi_impl(
+MRB_INLINE void forward_roi(
     const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t k, const T* image, int64_t pstride, int64_t c0, int64_t cb) {
   const int64_t W = a.width, PH = a.pooled_height, PW = a.pooled_width;
   T* MRB_RESTRICT acc = ws.vec.data();
@@ -226,13 +231,13 @@ MRB_INLINE void forward_roi_impl(
 
 // Channels-last feature map of the right dtype: every RoI pools all channels straight from it.
 template <typename scalar_t, typename T>
-MRB_INLINE void forward_rois_nhwc_impl(
+MRB_INLINE void forward_rois_nhwc(
     const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
   const int64_t C = a.channels, H = a.height, W = a.width;
   ws.vec.resize(C);
   for (int64_t k = k0; k < k1; ++k) {
     ws.geo.build(a.rois + k * 5, a.spatial_scale, a.pooled_height, a.pooled_width, a.sampling_ratio, a.aligned, H, W);
-    forward_roi_impl(a, ws, k, input + ws.geo.batch * H * W * C, C, 0, C);
+    forward_roi(a, ws, k, input + ws.geo.batch * H * W * C, C, 0, C);
   }
 }
 
@@ -240,7 +245,7 @@ MRB_INLINE void forward_rois_nhwc_impl(
 // transposed into a small channels-last buffer (cache-resident, reused between tasks), then every
 // RoI of the image pools those channels from it.
 template <typename scalar_t, typename T>
-MRB_INLINE void forward_block_impl(
+MRB_INLINE void forward_block(
     const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input, const int64_t* order,
     const int64_t* img_begin, int64_t n, int64_t c0, int64_t cb) {
   const int64_t C = a.channels, H = a.height, W = a.width, HW = H * W;
@@ -264,33 +269,9 @@ MRB_INLINE void forward_block_impl(
   for (int64_t r = img_begin[n]; r < img_begin[n + 1]; ++r) {
     const int64_t k = order[r];
     ws.geo.build(a.rois + k * 5, a.spatial_scale, a.pooled_height, a.pooled_width, a.sampling_ratio, a.aligned, H, W);
-    forward_roi_impl(a, ws, k, buf, cb, c0, cb);
+    forward_roi(a, ws, k, buf, cb, c0, cb);
   }
 }
-
-template <typename scalar_t, typename T>
-void forward_rois_nhwc_generic(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
-  forward_rois_nhwc_impl(a, ws, input, k0, k1);
-}
-template <typename scalar_t, typename T>
-void forward_block_generic(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input, const int64_t* order, const int64_t* img_begin,
-    int64_t n, int64_t c0, int64_t cb) {
-  forward_block_impl(a, ws, input, order, img_begin, n, c0, cb);
-}
-#if MRB_X86
-template <typename scalar_t, typename T>
-MRB_TARGET_AVX2 void forward_rois_nhwc_avx2(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
-  forward_rois_nhwc_impl(a, ws, input, k0, k1);
-}
-template <typename scalar_t, typename T>
-MRB_TARGET_AVX2 void forward_block_avx2(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input, const int64_t* order, const int64_t* img_begin,
-    int64_t n, int64_t c0, int64_t cb) {
-  forward_block_impl(a, ws, input, order, img_begin, n, c0, cb);
-}
-#endif
 
 at::Tensor roi_align_forward_cpu(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
@@ -314,29 +295,16 @@ at::Tensor roi_align_forward_cpu(
     const ForwardArgs<scalar_t, T> args{
         rois_p, output.data_ptr<scalar_t>(), static_cast<T>(spatial_scale), C, H, W, pooled_height, pooled_width,
         sampling_ratio, aligned};
-#if MRB_X86
-    const bool avx2 = cpu_has_avx2();
-#endif
     forward_tasks<Workspace<T>, scalar_t>(
         input, rois_p, K, /*whole_map=*/false,
         [&](Workspace<T>& ws, const T* feat, int64_t k0, int64_t k1) {
-#if MRB_X86
-          if (avx2) {
-            forward_rois_nhwc_avx2(args, ws, feat, k0, k1);
-            return;
-          }
-#endif
-          forward_rois_nhwc_generic(args, ws, feat, k0, k1);
+          dispatch_isa<kIsa>([&](auto) MRB_ALWAYS_INLINE { forward_rois_nhwc(args, ws, feat, k0, k1); });
         },
-        [&](Workspace<T>& ws, const scalar_t* src, const int64_t* order, const int64_t* img_begin, int64_t n, int64_t c0,
-            int64_t cb) {
-#if MRB_X86
-          if (avx2) {
-            forward_block_avx2(args, ws, src, order, img_begin, n, c0, cb);
-            return;
-          }
-#endif
-          forward_block_generic(args, ws, src, order, img_begin, n, c0, cb);
+        [&](Workspace<T>& ws, const scalar_t* src, const int64_t* order, const int64_t* img_begin, int64_t n,
+            int64_t c0, int64_t cb) {
+          dispatch_isa<kIsa>([&](auto) MRB_ALWAYS_INLINE {
+            forward_block(args, ws, src, order, img_begin, n, c0, cb);
+          });
         });
   });
   return output;
@@ -359,7 +327,7 @@ struct BackwardArgs {
 };
 
 template <typename scalar_t, typename T>
-MRB_INLINE void backward_task_impl(
+MRB_INLINE void backward_task(
     const BackwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t n, int64_t c0, int64_t cb) {
   const int64_t C = a.channels, H = a.height, W = a.width, PH = a.pooled_height, PW = a.pooled_width;
   const int64_t HW = H * W;
@@ -418,19 +386,6 @@ MRB_INLINE void backward_task_impl(
   }
 }
 
-template <typename scalar_t, typename T>
-void backward_task_generic(const BackwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t n, int64_t c0, int64_t cb) {
-  backward_task_impl(a, ws, n, c0, cb);
-}
-
-#if MRB_X86
-template <typename scalar_t, typename T>
-MRB_TARGET_AVX2 void backward_task_avx2(
-    const BackwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t n, int64_t c0, int64_t cb) {
-  backward_task_impl(a, ws, n, c0, cb);
-}
-#endif
-
 at::Tensor roi_align_backward_cpu(
     const at::Tensor& grad, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
     int64_t batch_size, int64_t channels, int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
@@ -459,20 +414,11 @@ at::Tensor roi_align_backward_cpu(
         grad.data_ptr<scalar_t>(), grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3), rois_p, order.data(),
         img_begin.data(), grad_input.data_ptr<scalar_t>(), static_cast<T>(spatial_scale), C, H, W, pooled_height,
         pooled_width, sampling_ratio, aligned};
-#if MRB_X86
-    const bool avx2 = cpu_has_avx2();
-#endif
     // One task = one (channel block, image) pair; block-major order so concurrent tasks differ.
     parallel_dynamic<Workspace<T>>(nblocks * N, 1, [&](Workspace<T>& ws, int64_t t0, int64_t t1) {
       for (int64_t task = t0; task < t1; ++task) {
         const int64_t n = task % N, c0 = (task / N) * cb, this_cb = std::min(cb, C - c0);
-#if MRB_X86
-        if (avx2) {
-          backward_task_avx2(args, ws, n, c0, this_cb);
-          continue;
-        }
-#endif
-        backward_task_generic(args, ws, n, c0, this_cb);
+        dispatch_isa<kIsa>([&](auto) MRB_ALWAYS_INLINE { backward_task(args, ws, n, c0, this_cb); });
       }
     });
   });

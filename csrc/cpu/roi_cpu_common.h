@@ -1,6 +1,7 @@
 // Pieces shared by the ROIAlign and ROIPool CPU kernels (csrc/cpu/roi_align_cpu.cpp and
-// roi_pool_cpu.cpp): compiler macros, the AVX2 check, the batch-index check, RoI grouping by image,
-// the dynamic work distribution and the forward's work split (channel blocking, channels-last map).
+// roi_pool_cpu.cpp): the batch-index check, RoI grouping by image, the dynamic work distribution and
+// the forward's work split (channel blocking, channels-last map). The compiler macros and the
+// instruction-set dispatch come from cpu_isa.h.
 //
 // Everything is in an unnamed namespace, so each kernel file gets its own internal copy, exactly as
 // when these were written out in both files: with external (inline) linkage GCC made different
@@ -15,37 +16,10 @@
 #include <cstdint>
 #include <vector>
 
-// MRB_X86: GCC/Clang on x86, where the kernels add an AVX2/FMA version of their loops (target
-// attribute) and pick it at run time (cpu_has_avx2).
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define MRB_X86 1
-#define MRB_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define MRB_X86 0
-#endif
-#if defined(__GNUC__)
-#define MRB_INLINE inline __attribute__((always_inline))
-#define MRB_NOINLINE __attribute__((noinline))
-#define MRB_RESTRICT __restrict__
-#define MRB_PREFETCH(p, rw) __builtin_prefetch((p), (rw))
-#else
-#define MRB_INLINE inline
-#define MRB_NOINLINE
-#define MRB_RESTRICT
-#define MRB_PREFETCH(p, rw) ((void)(p))
-#endif
+#include "cpu/cpu_isa.h"
 
 namespace maskrcnn_benchmark {
 namespace {
-
-bool cpu_has_avx2() {
-#if MRB_X86
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-#else
-  return false;
-#endif
-}
 
 // Batch indices are truncated towards zero (as in the original); each must lie in [0, batch_size).
 template <typename T>

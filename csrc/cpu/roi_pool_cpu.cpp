@@ -9,8 +9,10 @@
 //   Backward adds each output gradient to its argmax position.
 //
 // Implementation: like ROIAlign, the forward transposes one (image, channel block) at a time into a
-// small channels-last buffer, so the max runs as branch-free vector selects over channels. The
-// backward is a scatter by argmax; one task owns one (image, channel) plane, so there are no races.
+// small channels-last buffer, so the max runs as branch-free vector selects over channels; its task
+// functions are compiled for AVX2 with FMA (float: hand-written AVX2 bin max) and for the baseline
+// ISA, and dispatch_isa (cpu/cpu_isa.h) runs the best one the CPU supports. The backward is a
+// scatter by argmax; one task owns one (image, channel) plane, so there are no races.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -34,6 +36,10 @@
 
 namespace maskrcnn_benchmark {
 namespace {
+
+// The version compiled besides the baseline one (cpu/cpu_isa.h): AVX2 with FMA, as for ROIAlign; for
+// float it uses the hand-written AVX2 bin max below.
+constexpr Isa kIsa = Isa::kAvx2Fma;
 
 template <typename T>
 struct PoolBins {
@@ -93,7 +99,7 @@ MRB_INLINE void max_bin_scalar(
 // are merged at the end. The scan visits flat indices in increasing order, so "first maximum" is
 // "largest value, then smallest index". _CMP_GT_OQ is false for NaN, exactly like the scalar '>'.
 template <int V>
-MRB_TARGET_AVX2 MRB_INLINE void max_bin_avx2_chunk(
+MRB_TARGET_AVX2_FMA MRB_INLINE void max_bin_avx2_chunk(
     const float* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst, int64_t we, float init, float* maxv,
     int32_t* arg) {
   __m256 m0[V], m1[V];
@@ -146,7 +152,7 @@ MRB_TARGET_AVX2 MRB_INLINE void max_bin_avx2_chunk(
   }
 }
 
-MRB_TARGET_AVX2 void max_bin_avx2(
+MRB_TARGET_AVX2_FMA void max_bin_avx2(
     const float* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst, int64_t we, int64_t cb, float init,
     float* maxv, int32_t* arg) {
   int64_t c = 0;
@@ -167,13 +173,13 @@ MRB_TARGET_AVX2 void max_bin_avx2(
 }
 #endif
 
-// Dispatches the bin max: the AVX2 version for float when compiled into an AVX2 function.
-template <bool kAvx2, typename T>
+// The bin max for code compiled for instruction set I: the AVX2 version for float in the AVX2 one.
+template <Isa I, typename T>
 MRB_INLINE void max_bin(
     const T* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst, int64_t we, int64_t cb, T init, T* maxv,
     int32_t* arg) {
 #if MRB_X86
-  if constexpr (kAvx2 && std::is_same_v<T, float>) {
+  if constexpr (I == Isa::kAvx2Fma && std::is_same_v<T, float>) {
     max_bin_avx2(image, pstride, W, hs, he, wst, we, cb, init, maxv, arg);
     return;
   }
@@ -199,8 +205,8 @@ struct Workspace {
 };
 
 // Pools RoI k over channels [c0, c0 + cb) of a channels-last image (pixels `pstride` apart).
-template <bool kAvx2, typename scalar_t, typename T>
-MRB_INLINE void pool_roi_impl(
+template <Isa I, typename scalar_t, typename T>
+MRB_INLINE void pool_roi(
     const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t k, const T* image, int64_t pstride, int64_t c0, int64_t cb) {
   const int64_t W = a.width, PH = a.pooled_height, PW = a.pooled_width, stride = PH * PW;
   ws.bins.build(a.rois + k * 5, a.spatial_scale, PH, PW, a.height, W);
@@ -213,7 +219,7 @@ MRB_INLINE void pool_roi_impl(
       const int64_t wst = ws.bins.ws[pw], we = ws.bins.we[pw];
       const bool empty = he <= hs || we <= wst;
       const T init = empty ? T(0) : static_cast<T>(-FLT_MAX);
-      max_bin<kAvx2, T>(image, pstride, W, hs, he, wst, we, cb, init, maxv, arg);
+      max_bin<I, T>(image, pstride, W, hs, he, wst, we, cb, init, maxv, arg);
       scalar_t* o = a.output + base + ph * PW + pw;
       int32_t* am = a.argmax + base + ph * PW + pw;
       for (int64_t c = 0; c < cb; ++c) {
@@ -224,19 +230,19 @@ MRB_INLINE void pool_roi_impl(
   }
 }
 
-template <bool kAvx2, typename scalar_t, typename T>
-MRB_INLINE void pool_rois_nhwc_impl(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
+template <Isa I, typename scalar_t, typename T>
+MRB_INLINE void pool_rois_nhwc(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
   const int64_t C = a.channels, HW = a.height * a.width;
   ws.maxv.resize(C);
   ws.arg.resize(C);
   for (int64_t k = k0; k < k1; ++k) {
     const int64_t b = static_cast<int64_t>(a.rois[k * 5]);
-    pool_roi_impl<kAvx2>(a, ws, k, input + b * HW * C, C, 0, C);
+    pool_roi<I>(a, ws, k, input + b * HW * C, C, 0, C);
   }
 }
 
-template <bool kAvx2, typename scalar_t, typename T>
-MRB_INLINE void pool_block_impl(
+template <Isa I, typename scalar_t, typename T>
+MRB_INLINE void pool_block(
     const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input, const int64_t* order, const int64_t* img_begin,
     int64_t n, int64_t c0, int64_t cb) {
   const int64_t C = a.channels, HW = a.height * a.width;
@@ -259,32 +265,9 @@ MRB_INLINE void pool_block_impl(
     }
   }
   for (int64_t r = img_begin[n]; r < img_begin[n + 1]; ++r) {
-    pool_roi_impl<kAvx2>(a, ws, order[r], buf, cb, c0, cb);
+    pool_roi<I>(a, ws, order[r], buf, cb, c0, cb);
   }
 }
-
-template <typename scalar_t, typename T>
-void pool_rois_nhwc_generic(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
-  pool_rois_nhwc_impl<false>(a, ws, input, k0, k1);
-}
-template <typename scalar_t, typename T>
-void pool_block_generic(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input, const int64_t* order, const int64_t* img_begin,
-    int64_t n, int64_t c0, int64_t cb) {
-  pool_block_impl<false>(a, ws, input, order, img_begin, n, c0, cb);
-}
-#if MRB_X86
-template <typename scalar_t, typename T>
-MRB_TARGET_AVX2 void pool_rois_nhwc_avx2(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
-  pool_rois_nhwc_impl<true>(a, ws, input, k0, k1);
-}
-template <typename scalar_t, typename T>
-MRB_TARGET_AVX2 void pool_block_avx2(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input, const int64_t* order, const int64_t* img_begin,
-    int64_t n, int64_t c0, int64_t cb) {
-  pool_block_impl<true>(a, ws, input, order, img_begin, n, c0, cb);
-}
-#endif
 
 std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cpu(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width) {
@@ -304,29 +287,18 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cpu(
     const ForwardArgs<scalar_t, T> args{
         rois_p, output.data_ptr<scalar_t>(), argmax.data_ptr<int32_t>(), static_cast<T>(spatial_scale), C, H, W,
         pooled_height, pooled_width};
-#if MRB_X86
-    const bool avx2 = cpu_has_avx2();
-#endif
     forward_tasks<Workspace<T>, scalar_t>(
         input, rois_p, K, /*whole_map=*/H * W == 0,
         [&](Workspace<T>& ws, const T* feat, int64_t k0, int64_t k1) {
-#if MRB_X86
-          if (avx2) {
-            pool_rois_nhwc_avx2(args, ws, feat, k0, k1);
-            return;
-          }
-#endif
-          pool_rois_nhwc_generic(args, ws, feat, k0, k1);
+          dispatch_isa<kIsa>([&](auto isa) MRB_ALWAYS_INLINE {
+            pool_rois_nhwc<decltype(isa)::value>(args, ws, feat, k0, k1);
+          });
         },
         [&](Workspace<T>& ws, const scalar_t* src, const int64_t* order, const int64_t* img_begin, int64_t n, int64_t c0,
             int64_t cb) {
-#if MRB_X86
-          if (avx2) {
-            pool_block_avx2(args, ws, src, order, img_begin, n, c0, cb);
-            return;
-          }
-#endif
-          pool_block_generic(args, ws, src, order, img_begin, n, c0, cb);
+          dispatch_isa<kIsa>([&](auto isa) MRB_ALWAYS_INLINE {
+            pool_block<decltype(isa)::value>(args, ws, src, order, img_begin, n, c0, cb);
+          });
         });
   });
   return {output, argmax};

@@ -13,8 +13,10 @@
 // exp(gamma * log x) except for gamma in {0, 1, 2}, which are exact.
 //
 // float32 runs an own vectorisable exp/log1p (max error a few ulp) in a loop compiled for AVX-512,
-// AVX2 and baseline x86-64 (picked at load time); float16/bfloat16 are computed in float32;
-// float64 uses the C library's exp/log1p.
+// AVX2 and baseline x86-64 (the best one the CPU supports runs: dispatch_isa, cpu/cpu_isa.h);
+// float16/bfloat16 are computed in float32; float64 uses the C library's exp/log1p. The AVX2 and
+// baseline versions contract no multiply-add; the AVX-512 one does (AVX-512F includes FMA), so its
+// float32 results can differ from theirs in the last bits.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -24,30 +26,19 @@
 #include <cstring>
 #include <limits>
 
+#include "cpu/cpu_isa.h"
 #include "focal_common.h"
 
 namespace {
 
 namespace focal = maskrcnn_benchmark::focal;
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define MRCNN_FL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MRCNN_FL_CLONES
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define MRCNN_FL_INLINE inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define MRCNN_FL_INLINE __forceinline
-#else
-#define MRCNN_FL_INLINE inline
-#endif
+using maskrcnn_benchmark::dispatch_isa;
+using maskrcnn_benchmark::Isa;
 
 // bit_cast without C++20 (torch < 2.13 builds extensions as C++17); memcpy of a register-sized
 // value compiles to a plain move.
 template <typename To, typename From>
-MRCNN_FL_INLINE To bit_cast(From from) {
+MRB_INLINE To bit_cast(From from) {
   static_assert(sizeof(To) == sizeof(From), "bit_cast between types of different sizes");
   To to;
   std::memcpy(&to, &from, sizeof(To));
@@ -56,28 +47,28 @@ MRCNN_FL_INLINE To bit_cast(From from) {
 
 // Branch-free select c ? a : b on the bit patterns. A plain ?: whose arm holds floating-point
 // arithmetic is not if-converted by GCC (the arithmetic might trap), which blocks vectorisation.
-MRCNN_FL_INLINE float sel(bool c, float a, float b) {
+MRB_INLINE float sel(bool c, float a, float b) {
   const uint32_t m = 0u - static_cast<uint32_t>(c);
   return bit_cast<float>((bit_cast<uint32_t>(a) & m) | (bit_cast<uint32_t>(b) & ~m));
 }
-MRCNN_FL_INLINE double sel(bool c, double a, double b) {
+MRB_INLINE double sel(bool c, double a, double b) {
   const uint64_t m = uint64_t(0) - static_cast<uint64_t>(c);
   return bit_cast<double>((bit_cast<uint64_t>(a) & m) | (bit_cast<uint64_t>(b) & ~m));
 }
 
 template <typename T>
-MRCNN_FL_INLINE T vmin(T a, T b) {
+MRB_INLINE T vmin(T a, T b) {
   return a < b ? a : b;
 }
 template <typename T>
-MRCNN_FL_INLINE T vmax(T a, T b) {
+MRB_INLINE T vmax(T a, T b) {
   return a > b ? a : b;
 }
 
 // exp(x) in float32, branch-free. Cody-Waite reduction x = n ln2 + r, |r| <= ~ln2/2, then the
 // Taylor polynomial of degree 7 (truncation error < 4e-9 relative). Results below 2^-126 are
 // flushed to 0, NaN propagates; x > 88.3 is clamped (not reached here: every argument is <= 0 for gamma >= 0).
-MRCNN_FL_INLINE float exp_f32(float x) {
+MRB_INLINE float exp_f32(float x) {
   // (Clamped with sel, not min/max: GCC would split the loop into paths on the clamp and stop
   // vectorising it.)
   const float xc = sel(x < -87.3f, -87.3f, sel(x > 88.3f, 88.3f, x));
@@ -102,7 +93,7 @@ MRCNN_FL_INLINE float exp_f32(float x) {
 // u = 2^k m, m in [1/sqrt2, sqrt2], log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.1716
 // (odd series to s^11, truncation < 1e-10 relative); then the classic correction
 // log1p(e) = log(u) * e / (u - 1) for the rounding of 1 + e.
-MRCNN_FL_INLINE float log1p_unit_f32(float e) {
+MRB_INLINE float log1p_unit_f32(float e) {
   const float u = 1.0f + e;
   const bool big = u > 1.41421356f;
   const float m = sel(big, u * 0.5f, u);
@@ -124,19 +115,19 @@ MRCNN_FL_INLINE float log1p_unit_f32(float e) {
 }
 
 struct MathF32 {
-  static MRCNN_FL_INLINE float exp(float x) {
+  static MRB_INLINE float exp(float x) {
     return exp_f32(x);
   }
-  static MRCNN_FL_INLINE float log1p_unit(float e) {
+  static MRB_INLINE float log1p_unit(float e) {
     return log1p_unit_f32(e);
   }
 };
 
 struct MathF64 {
-  static MRCNN_FL_INLINE double exp(double x) {
+  static MRB_INLINE double exp(double x) {
     return std::exp(x);
   }
-  static MRCNN_FL_INLINE double log1p_unit(double e) {
+  static MRB_INLINE double log1p_unit(double e) {
     return std::log1p(e);
   }
 };
@@ -144,7 +135,7 @@ struct MathF64 {
 // The per-element quantities. With c1 (the element's class is the target): base = q, other = p;
 // otherwise base = p, other = q. pow_base = base^gamma, log_other = log(other).
 template <typename T, typename M, int G>
-MRCNN_FL_INLINE void focal_terms(T x, bool c1, T gamma, T& pow_base, T& base, T& other, T& log_other) {
+MRB_INLINE void focal_terms(T x, bool c1, T gamma, T& pow_base, T& base, T& other, T& log_other) {
   const T e = M::exp(-std::fabs(x));
   const T l = M::log1p_unit(e);
   const T inv = T(1) / (T(1) + e);
@@ -169,7 +160,7 @@ MRCNN_FL_INLINE void focal_terms(T x, bool c1, T gamma, T& pow_base, T& base, T&
 }
 
 template <typename T, typename M, int G>
-MRCNN_FL_INLINE void forward_row(const T* __restrict x, T* __restrict out, int32_t C, int32_t pos, T gamma, T alpha) {
+MRB_INLINE void forward_row(const T* MRB_RESTRICT x, T* MRB_RESTRICT out, int32_t C, int32_t pos, T gamma, T alpha) {
   const T w_pos = -alpha;
   const T w_neg = -(T(1) - alpha);
   for (int32_t d = 0; d < C; ++d) {
@@ -181,8 +172,8 @@ MRCNN_FL_INLINE void forward_row(const T* __restrict x, T* __restrict out, int32
 }
 
 template <typename T, typename M, int G>
-MRCNN_FL_INLINE void backward_row(
-    const T* __restrict x, const T* __restrict dl, T* __restrict out, int32_t C, int32_t pos, T gamma, T alpha) {
+MRB_INLINE void backward_row(
+    const T* MRB_RESTRICT x, const T* MRB_RESTRICT dl, T* MRB_RESTRICT out, int32_t C, int32_t pos, T gamma, T alpha) {
   const T w_pos = alpha;
   const T w_neg = -(T(1) - alpha);
   for (int32_t d = 0; d < C; ++d) {
@@ -196,14 +187,14 @@ MRCNN_FL_INLINE void backward_row(
 }
 
 // Target of a row -> column of its positive class (-1: none) and whether the row counts at all.
-MRCNN_FL_INLINE int32_t positive_column(int64_t t, int64_t C) {
+MRB_INLINE int32_t positive_column(int64_t t, int64_t C) {
   return (t >= 1 && t <= C) ? static_cast<int32_t>(t - 1) : -1;
 }
 
 // Rows [r0, r1): the losses (forward) or the gradients (kBackward; dl = d_losses) of each element;
 // rows with a negative target are all zero.
 template <bool kBackward, typename T, typename M, int G>
-MRCNN_FL_INLINE void rows_impl(
+MRB_INLINE void rows_impl(
     const T* x, const int64_t* t, const T* dl, T* out, int64_t r0, int64_t r1, int64_t C, T gamma, T alpha) {
   for (int64_t r = r0; r < r1; ++r) {
     T* o = out + r * C;
@@ -223,9 +214,9 @@ MRCNN_FL_INLINE void rows_impl(
 }
 
 // rows_impl for the gamma mode (focal::gamma_mode) chosen at run time. Always inlined, so that each
-// entry point below (and each of its target_clones versions) gets its own vectorised loops.
+// entry point below (and each of its instruction-set versions) gets its own vectorised loops.
 template <bool kBackward, typename T, typename M>
-MRCNN_FL_INLINE void rows_for_mode(
+MRB_INLINE void rows_for_mode(
     int mode, const T* x, const int64_t* t, const T* dl, T* out, int64_t r0, int64_t r1, int64_t C, T gamma, T alpha) {
   switch (mode) {
     case 0:
@@ -239,22 +230,27 @@ MRCNN_FL_INLINE void rows_for_mode(
   }
 }
 
-// The entry points: float32 with target_clones, float64 without (it calls the C library's exp/log1p).
+// The entry points: float32 compiled for AVX-512, AVX2 (without FMA) and the baseline, float64 for the
+// baseline only (it calls the C library's exp/log1p).
 template <typename T>
 using ForwardRowsFn = void (*)(const T*, const int64_t*, T*, int64_t, int64_t, int64_t, T, T, int);
 template <typename T>
 using BackwardRowsFn = void (*)(const T*, const int64_t*, const T*, T*, int64_t, int64_t, int64_t, T, T, int);
 
-MRCNN_FL_CLONES void forward_rows_f32(
+void forward_rows_f32(
     const float* x, const int64_t* t, float* out, int64_t r0, int64_t r1, int64_t C, float gamma, float alpha,
     int mode) {
-  rows_for_mode<false, float, MathF32>(mode, x, t, nullptr, out, r0, r1, C, gamma, alpha);
+  dispatch_isa<Isa::kAvx512f, Isa::kAvx2>([&](auto) MRB_ALWAYS_INLINE {
+    rows_for_mode<false, float, MathF32>(mode, x, t, nullptr, out, r0, r1, C, gamma, alpha);
+  });
 }
 
-MRCNN_FL_CLONES void backward_rows_f32(
+void backward_rows_f32(
     const float* x, const int64_t* t, const float* dl, float* out, int64_t r0, int64_t r1, int64_t C, float gamma,
     float alpha, int mode) {
-  rows_for_mode<true, float, MathF32>(mode, x, t, dl, out, r0, r1, C, gamma, alpha);
+  dispatch_isa<Isa::kAvx512f, Isa::kAvx2>([&](auto) MRB_ALWAYS_INLINE {
+    rows_for_mode<true, float, MathF32>(mode, x, t, dl, out, r0, r1, C, gamma, alpha);
+  });
 }
 
 void forward_rows_f64(

@@ -1,8 +1,6 @@
 // CUDA kernels of maskrcnn_benchmark::nms and maskrcnn_benchmark::batched_nms.
 //
-// Same semantics as csrc/cpu/nms_cpu.cpp (see there): legacy "+1" IoU in float32 (float64 for
-// float64 boxes), suppression on IoU > threshold, score-descending visiting order with ties by
-// index and NaN scores last, result in ascending index order (batched: idxs ascending, then index).
+// NMS semantics: docs/CONVENTIONS.md#nms, the same as the CPU kernels'.
 //
 // 1. Visiting order: a stable sort of an integer key of the score (the CPU kernel's key), so ties
 //    and NaNs order exactly as on the CPU. batched_nms then stable-sorts by group id, which makes
