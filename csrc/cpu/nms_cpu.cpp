@@ -48,9 +48,8 @@ namespace nms = maskrcnn_benchmark::nms;
 
 void check_boxes_scores(const char* op, const at::Tensor& dets, const at::Tensor& scores) {
   nms::check_boxes_scores(op, dets, scores);
-  TORCH_CHECK(
-      dets.size(0) < std::numeric_limits<int32_t>::max(), op, ": at most 2^31 - 2 boxes are supported, got ",
-      dets.size(0));
+  TORCH_CHECK(dets.size(0) < std::numeric_limits<int32_t>::max(), op, ": at most 2^31 - 2 boxes are supported, got ",
+              dets.size(0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,10 +207,9 @@ template <typename T>
 using FlagT = typename std::conditional<sizeof(T) == 8, int64_t, int32_t>::type;
 
 template <typename T>
-MRB_INLINE int64_t suppress_pass_impl(
-    const T* MRB_RESTRICT x1, const T* MRB_RESTRICT y1, const T* MRB_RESTRICT x2, const T* MRB_RESTRICT y2,
-    const T* MRB_RESTRICT area, FlagT<T>* MRB_RESTRICT dead, int64_t n, T bx1, T by1, T bx2, T by2, T barea,
-    T thr) {
+MRB_INLINE int64_t suppress_pass_impl(const T* MRB_RESTRICT x1, const T* MRB_RESTRICT y1, const T* MRB_RESTRICT x2,
+                                      const T* MRB_RESTRICT y2, const T* MRB_RESTRICT area, FlagT<T>* MRB_RESTRICT dead,
+                                      int64_t n, T bx1, T by1, T bx2, T by2, T barea, T thr) {
   using F = FlagT<T>;
   F newly = 0;
   for (int64_t j = 0; j < n; ++j) {
@@ -229,9 +227,8 @@ MRB_INLINE int64_t suppress_pass_impl(
 
 // suppress_pass_impl compiled for AVX-512, AVX2 (without FMA) and the baseline; runs the best one.
 template <typename T>
-int64_t suppress_pass(
-    const T* x1, const T* y1, const T* x2, const T* y2, const T* area, FlagT<T>* dead, int64_t n, T bx1, T by1, T bx2,
-    T by2, T barea, T thr) {
+int64_t suppress_pass(const T* x1, const T* y1, const T* x2, const T* y2, const T* area, FlagT<T>* dead, int64_t n,
+                      T bx1, T by1, T bx2, T by2, T barea, T thr) {
   return dispatch_isa<Isa::kAvx512f, Isa::kAvx2>([&](auto) MRB_ALWAYS_INLINE {
     return suppress_pass_impl<T>(x1, y1, x2, y2, area, dead, n, bx1, by1, bx2, by2, barea, thr);
   });
@@ -296,14 +293,13 @@ void greedy_nms(BoxBuffers<T>& buf, T thr, bool allow_parallel, std::vector<int3
     if (parallel && len >= kParallelMinLen) {
       std::atomic<int64_t> total{0};
       at::parallel_for(begin, n, kParallelGrain, [&](int64_t s, int64_t e) {
-        total += suppress_pass(
-            x1 + s, y1 + s, x2 + s, y2 + s, area + s, dead + s, e - s, bx1, by1, bx2, by2, barea, thr);
+        total +=
+            suppress_pass(x1 + s, y1 + s, x2 + s, y2 + s, area + s, dead + s, e - s, bx1, by1, bx2, by2, barea, thr);
       });
       newly = total.load();
     } else {
-      newly = suppress_pass(
-          x1 + begin, y1 + begin, x2 + begin, y2 + begin, area + begin, dead + begin, len, bx1, by1, bx2, by2,
-          barea, thr);
+      newly = suppress_pass(x1 + begin, y1 + begin, x2 + begin, y2 + begin, area + begin, dead + begin, len, bx1, by1,
+                            bx2, by2, barea, thr);
     }
     dead_after_head += newly;
     head = begin;
@@ -335,8 +331,8 @@ void greedy_nms(BoxBuffers<T>& buf, T thr, bool allow_parallel, std::vector<int3
 // Runs greedy NMS on each segment [offsets[g], offsets[g + 1]) of `order` and returns, per segment,
 // the kept original indices sorted ascending.
 template <typename T>
-std::vector<std::vector<int32_t>> nms_segments(
-    const T* boxes, const std::vector<int32_t>& order, const std::vector<int64_t>& offsets, T thr) {
+std::vector<std::vector<int32_t>> nms_segments(const T* boxes, const std::vector<int32_t>& order,
+                                               const std::vector<int64_t>& offsets, T thr) {
   const int64_t num_groups = static_cast<int64_t>(offsets.size()) - 1;
   std::vector<std::vector<int32_t>> kept(num_groups);
 
@@ -378,9 +374,8 @@ std::vector<std::vector<int32_t>> nms_segments(
     }
     return kept;
   }
-  std::stable_sort(small.begin(), small.end(), [&](int64_t a, int64_t b) {
-    return offsets[a + 1] - offsets[a] > offsets[b + 1] - offsets[b];
-  });
+  std::stable_sort(small.begin(), small.end(),
+                   [&](int64_t a, int64_t b) { return offsets[a + 1] - offsets[a] > offsets[b + 1] - offsets[b]; });
   std::atomic<int64_t> next{0};
   const int64_t workers = std::min<int64_t>(threads, static_cast<int64_t>(small.size()));
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {

@@ -113,9 +113,8 @@ struct RoiGeometry {
   AxisSamples<T> ys;  // rows; weights carry the 1 / count normalisation
   AxisSamples<T> xs;  // columns
 
-  MRB_NOINLINE void build(
-      const T* roi, T spatial_scale, int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned,
-      int64_t height, int64_t width) {
+  MRB_NOINLINE void build(const T* roi, T spatial_scale, int64_t pooled_height, int64_t pooled_width,
+                          int64_t sampling_ratio, bool aligned, int64_t height, int64_t width) {
     batch = static_cast<int64_t>(roi[0]);
     const T offset = aligned ? T(0.5) : T(0);
     const T start_w = roi[1] * spatial_scale - offset;
@@ -163,9 +162,8 @@ MRB_INLINE void axpy2(T* MRB_RESTRICT acc, const T* MRB_RESTRICT p0, const T* MR
   }
 }
 template <typename T>
-MRB_INLINE void axpy4(
-    T* MRB_RESTRICT acc, const T* MRB_RESTRICT p0, const T* MRB_RESTRICT p1, const T* MRB_RESTRICT p2,
-    const T* MRB_RESTRICT p3, T w0, T w1, T w2, T w3, int64_t n) {
+MRB_INLINE void axpy4(T* MRB_RESTRICT acc, const T* MRB_RESTRICT p0, const T* MRB_RESTRICT p1, const T* MRB_RESTRICT p2,
+                      const T* MRB_RESTRICT p3, T w0, T w1, T w2, T w3, int64_t n) {
   for (int64_t c = 0; c < n; ++c) {
     acc[c] += (w0 * p0[c] + w1 * p1[c]) + (w2 * p2[c] + w3 * p3[c]);
   }
@@ -190,8 +188,8 @@ struct Workspace {
 // Pools RoI k over channels [c0, c0 + cb). `image` points at channel c0 of pixel (0, 0) of the RoI's
 // image in a channels-last layout whose pixels are `pstride` elements apart.
 template <typename scalar_t, typename T>
-MRB_INLINE void forward_roi(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t k, const T* image, int64_t pstride, int64_t c0, int64_t cb) {
+MRB_INLINE void forward_roi(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t k, const T* image,
+                            int64_t pstride, int64_t c0, int64_t cb) {
   const int64_t W = a.width, PH = a.pooled_height, PW = a.pooled_width;
   T* MRB_RESTRICT acc = ws.vec.data();
   const RoiGeometry<T>& g = ws.geo;
@@ -208,9 +206,8 @@ MRB_INLINE void forward_roi(
         const T* wx = g.xs.weight.data();
         int64_t xi = xb;
         for (; xi + 4 <= xe; xi += 4) {
-          axpy4(
-              acc, row + xs[xi] * pstride, row + xs[xi + 1] * pstride, row + xs[xi + 2] * pstride,
-              row + xs[xi + 3] * pstride, wy * wx[xi], wy * wx[xi + 1], wy * wx[xi + 2], wy * wx[xi + 3], cb);
+          axpy4(acc, row + xs[xi] * pstride, row + xs[xi + 1] * pstride, row + xs[xi + 2] * pstride,
+                row + xs[xi + 3] * pstride, wy * wx[xi], wy * wx[xi + 1], wy * wx[xi + 2], wy * wx[xi + 3], cb);
         }
         if (xi + 2 <= xe) {
           axpy2(acc, row + xs[xi] * pstride, row + xs[xi + 1] * pstride, wy * wx[xi], wy * wx[xi + 1], cb);
@@ -231,8 +228,8 @@ MRB_INLINE void forward_roi(
 
 // Channels-last feature map of the right dtype: every RoI pools all channels straight from it.
 template <typename scalar_t, typename T>
-MRB_INLINE void forward_rois_nhwc(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
+MRB_INLINE void forward_rois_nhwc(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0,
+                                  int64_t k1) {
   const int64_t C = a.channels, H = a.height, W = a.width;
   ws.vec.resize(C);
   for (int64_t k = k0; k < k1; ++k) {
@@ -245,9 +242,8 @@ MRB_INLINE void forward_rois_nhwc(
 // transposed into a small channels-last buffer (cache-resident, reused between tasks), then every
 // RoI of the image pools those channels from it.
 template <typename scalar_t, typename T>
-MRB_INLINE void forward_block(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input, const int64_t* order,
-    const int64_t* img_begin, int64_t n, int64_t c0, int64_t cb) {
+MRB_INLINE void forward_block(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input,
+                              const int64_t* order, const int64_t* img_begin, int64_t n, int64_t c0, int64_t cb) {
   const int64_t C = a.channels, H = a.height, W = a.width, HW = H * W;
   ws.buf.resize(HW * cb);
   ws.vec.resize(cb);
@@ -273,14 +269,14 @@ MRB_INLINE void forward_block(
   }
 }
 
-at::Tensor roi_align_forward_cpu(
-    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
-    int64_t sampling_ratio, bool aligned) {
+at::Tensor roi_align_forward_cpu(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
+                                 int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
   constexpr const char* fn = "roi_align_forward";
   check_roi_forward_args(input, rois, pooled_height, pooled_width, fn);
 
   const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3), K = rois.size(0);
-  at::Tensor output = at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor output =
+      at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
   if (output.numel() == 0) {
     return output;
   }
@@ -292,9 +288,16 @@ at::Tensor roi_align_forward_cpu(
       output.zero_();
       return;
     }
-    const ForwardArgs<scalar_t, T> args{
-        rois_p, output.data_ptr<scalar_t>(), static_cast<T>(spatial_scale), C, H, W, pooled_height, pooled_width,
-        sampling_ratio, aligned};
+    const ForwardArgs<scalar_t, T> args{rois_p,
+                                        output.data_ptr<scalar_t>(),
+                                        static_cast<T>(spatial_scale),
+                                        C,
+                                        H,
+                                        W,
+                                        pooled_height,
+                                        pooled_width,
+                                        sampling_ratio,
+                                        aligned};
     forward_tasks<Workspace<T>, scalar_t>(
         input, rois_p, K, /*whole_map=*/false,
         [&](Workspace<T>& ws, const T* feat, int64_t k0, int64_t k1) {
@@ -302,9 +305,8 @@ at::Tensor roi_align_forward_cpu(
         },
         [&](Workspace<T>& ws, const scalar_t* src, const int64_t* order, const int64_t* img_begin, int64_t n,
             int64_t c0, int64_t cb) {
-          dispatch_isa<kIsa>([&](auto) MRB_ALWAYS_INLINE {
-            forward_block(args, ws, src, order, img_begin, n, c0, cb);
-          });
+          dispatch_isa<kIsa>([&](auto)
+                                 MRB_ALWAYS_INLINE { forward_block(args, ws, src, order, img_begin, n, c0, cb); });
         });
   });
   return output;
@@ -327,8 +329,7 @@ struct BackwardArgs {
 };
 
 template <typename scalar_t, typename T>
-MRB_INLINE void backward_task(
-    const BackwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t n, int64_t c0, int64_t cb) {
+MRB_INLINE void backward_task(const BackwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t n, int64_t c0, int64_t cb) {
   const int64_t C = a.channels, H = a.height, W = a.width, PH = a.pooled_height, PW = a.pooled_width;
   const int64_t HW = H * W;
   ws.buf.assign(HW * cb, T(0));
@@ -386,11 +387,12 @@ MRB_INLINE void backward_task(
   }
 }
 
-at::Tensor roi_align_backward_cpu(
-    const at::Tensor& grad, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
-    int64_t batch_size, int64_t channels, int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
+at::Tensor roi_align_backward_cpu(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
+                                  int64_t pooled_height, int64_t pooled_width, int64_t batch_size, int64_t channels,
+                                  int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
   constexpr const char* fn = "roi_align_backward";
-  check_roi_backward_args(grad, rois, /*argmax=*/nullptr, pooled_height, pooled_width, batch_size, channels, height, width, fn);
+  check_roi_backward_args(grad, rois, /*argmax=*/nullptr, pooled_height, pooled_width, batch_size, channels, height,
+                          width, fn);
 
   const int64_t K = rois.size(0);
   const int64_t N = batch_size, C = channels, H = height, W = width;
@@ -410,10 +412,23 @@ at::Tensor roi_align_backward_cpu(
     group_by_image(rois_p, K, N, order, img_begin);
     const int64_t cb = channel_block(N, C, H * W, sizeof(T));
     const int64_t nblocks = (C + cb - 1) / cb;
-    const BackwardArgs<scalar_t, T> args{
-        grad.data_ptr<scalar_t>(), grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3), rois_p, order.data(),
-        img_begin.data(), grad_input.data_ptr<scalar_t>(), static_cast<T>(spatial_scale), C, H, W, pooled_height,
-        pooled_width, sampling_ratio, aligned};
+    const BackwardArgs<scalar_t, T> args{grad.data_ptr<scalar_t>(),
+                                         grad.stride(0),
+                                         grad.stride(1),
+                                         grad.stride(2),
+                                         grad.stride(3),
+                                         rois_p,
+                                         order.data(),
+                                         img_begin.data(),
+                                         grad_input.data_ptr<scalar_t>(),
+                                         static_cast<T>(spatial_scale),
+                                         C,
+                                         H,
+                                         W,
+                                         pooled_height,
+                                         pooled_width,
+                                         sampling_ratio,
+                                         aligned};
     // One task = one (channel block, image) pair; block-major order so concurrent tasks differ.
     parallel_dynamic<Workspace<T>>(nblocks * N, 1, [&](Workspace<T>& ws, int64_t t0, int64_t t1) {
       for (int64_t task = t0; task < t1; ++task) {

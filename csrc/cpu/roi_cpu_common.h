@@ -26,9 +26,9 @@ template <typename T>
 void check_batch_indices(const T* rois, int64_t num_rois, int64_t batch_size, const char* fn) {
   for (int64_t k = 0; k < num_rois; ++k) {
     const T b = rois[k * 5];
-    TORCH_CHECK(
-        b > T(-1) && b < static_cast<T>(batch_size), fn, ": rois[", k, ", 0] (batch index) = ", static_cast<double>(b),
-        " is out of range for input with batch size ", batch_size);
+    TORCH_CHECK(b > T(-1) && b < static_cast<T>(batch_size), fn, ": rois[", k,
+                ", 0] (batch index) = ", static_cast<double>(b), " is out of range for input with batch size ",
+                batch_size);
   }
 }
 
@@ -42,7 +42,8 @@ at::Tensor checked_rois(const at::Tensor& rois, int64_t batch_size, const char* 
 
 // RoI indices grouped by image (a stable counting sort): order[img_begin[n] : img_begin[n + 1]].
 template <typename T>
-void group_by_image(const T* rois, int64_t num_rois, int64_t batch_size, std::vector<int64_t>& order, std::vector<int64_t>& img_begin) {
+void group_by_image(const T* rois, int64_t num_rois, int64_t batch_size, std::vector<int64_t>& order,
+                    std::vector<int64_t>& img_begin) {
   img_begin.assign(batch_size + 1, 0);
   order.resize(num_rois);
   for (int64_t k = 0; k < num_rois; ++k) {
@@ -89,7 +90,8 @@ int64_t roi_chunk(int64_t num_rois) {
 // keeping the buffer around 2 MiB, reduced further if there would be too few tasks for the threads.
 int64_t channel_block(int64_t batch_size, int64_t channels, int64_t plane, size_t elem_size) {
   const int64_t nthreads = at::get_num_threads();
-  int64_t cb = std::max<int64_t>(16, ((int64_t(2) << 20) / static_cast<int64_t>(elem_size) / std::max<int64_t>(plane, 1)) / 16 * 16);
+  int64_t cb = std::max<int64_t>(
+      16, ((int64_t(2) << 20) / static_cast<int64_t>(elem_size) / std::max<int64_t>(plane, 1)) / 16 * 16);
   while (cb > 16 && batch_size * ((channels + cb - 1) / cb) < 2 * nthreads) {
     cb -= 16;
   }
@@ -99,8 +101,8 @@ int64_t channel_block(int64_t batch_size, int64_t channels, int64_t plane, size_
 // The whole feature map as a channels-last tensor of acc_type (no copy when it already is one).
 at::Tensor channels_last_map(const at::Tensor& input, at::ScalarType acc_type) {
   at::Tensor feat = (input.scalar_type() == acc_type && input.is_contiguous(at::MemoryFormat::ChannelsLast))
-      ? input
-      : input.to(acc_type, /*non_blocking=*/false, /*copy=*/true, at::MemoryFormat::ChannelsLast);
+                        ? input
+                        : input.to(acc_type, /*non_blocking=*/false, /*copy=*/true, at::MemoryFormat::ChannelsLast);
   TORCH_INTERNAL_ASSERT(feat.is_contiguous(at::MemoryFormat::ChannelsLast));
   return feat;
 }
@@ -114,9 +116,8 @@ at::Tensor channels_last_map(const at::Tensor& input, at::ScalarType acc_type) {
 //    block_task(ws, input, order, img_begin, n, c0, cb) pools channels [c0, c0 + cb) of image n
 //    (input: the NCHW map; order / img_begin: the RoIs grouped by image, see group_by_image).
 template <typename WS, typename scalar_t, typename T, typename RoisTask, typename BlockTask>
-void forward_tasks(
-    const at::Tensor& input, const T* rois, int64_t num_rois, bool whole_map, const RoisTask& rois_task,
-    const BlockTask& block_task) {
+void forward_tasks(const at::Tensor& input, const T* rois, int64_t num_rois, bool whole_map, const RoisTask& rois_task,
+                   const BlockTask& block_task) {
   const int64_t N = input.size(0), C = input.size(1), HW = input.size(2) * input.size(3), K = num_rois;
   const int64_t cb = channel_block(N, C, HW, sizeof(T));
   const int64_t nblocks = (C + cb - 1) / cb;

@@ -57,7 +57,8 @@ struct PoolBins {
     axis(ws, we, start_w, roi_w, PW, W);
   }
 
-  static void axis(std::vector<int64_t>& b, std::vector<int64_t>& e, int64_t start, int64_t size, int64_t pooled, int64_t limit) {
+  static void axis(std::vector<int64_t>& b, std::vector<int64_t>& e, int64_t start, int64_t size, int64_t pooled,
+                   int64_t limit) {
     b.resize(pooled);
     e.resize(pooled);
     const T bin = static_cast<T>(size) / static_cast<T>(pooled);
@@ -72,9 +73,8 @@ struct PoolBins {
 
 // Max (and first argmax) over the pixels [hs, he) x [ws, we) of a channels-last image, for cb channels.
 template <typename T>
-MRB_INLINE void max_bin_scalar(
-    const T* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst, int64_t we, int64_t cb, T init,
-    T* MRB_RESTRICT maxv, int32_t* MRB_RESTRICT arg) {
+MRB_INLINE void max_bin_scalar(const T* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst,
+                               int64_t we, int64_t cb, T init, T* MRB_RESTRICT maxv, int32_t* MRB_RESTRICT arg) {
   for (int64_t c = 0; c < cb; ++c) {
     maxv[c] = init;
     arg[c] = -1;
@@ -99,9 +99,9 @@ MRB_INLINE void max_bin_scalar(
 // are merged at the end. The scan visits flat indices in increasing order, so "first maximum" is
 // "largest value, then smallest index". _CMP_GT_OQ is false for NaN, exactly like the scalar '>'.
 template <int V>
-MRB_TARGET_AVX2_FMA MRB_INLINE void max_bin_avx2_chunk(
-    const float* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst, int64_t we, float init, float* maxv,
-    int32_t* arg) {
+MRB_TARGET_AVX2_FMA MRB_INLINE void max_bin_avx2_chunk(const float* image, int64_t pstride, int64_t W, int64_t hs,
+                                                       int64_t he, int64_t wst, int64_t we, float init, float* maxv,
+                                                       int32_t* arg) {
   __m256 m0[V], m1[V];
   __m256i a0[V], a1[V];
   for (int i = 0; i < V; ++i) {
@@ -152,9 +152,8 @@ MRB_TARGET_AVX2_FMA MRB_INLINE void max_bin_avx2_chunk(
   }
 }
 
-MRB_TARGET_AVX2_FMA void max_bin_avx2(
-    const float* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst, int64_t we, int64_t cb, float init,
-    float* maxv, int32_t* arg) {
+MRB_TARGET_AVX2_FMA void max_bin_avx2(const float* image, int64_t pstride, int64_t W, int64_t hs, int64_t he,
+                                      int64_t wst, int64_t we, int64_t cb, float init, float* maxv, int32_t* arg) {
   int64_t c = 0;
   for (; c + 32 <= cb; c += 32) {
     max_bin_avx2_chunk<4>(image + c, pstride, W, hs, he, wst, we, init, maxv + c, arg + c);
@@ -175,9 +174,8 @@ MRB_TARGET_AVX2_FMA void max_bin_avx2(
 
 // The bin max for code compiled for instruction set I: the AVX2 version for float in the AVX2 one.
 template <Isa I, typename T>
-MRB_INLINE void max_bin(
-    const T* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst, int64_t we, int64_t cb, T init, T* maxv,
-    int32_t* arg) {
+MRB_INLINE void max_bin(const T* image, int64_t pstride, int64_t W, int64_t hs, int64_t he, int64_t wst, int64_t we,
+                        int64_t cb, T init, T* maxv, int32_t* arg) {
 #if MRB_X86
   if constexpr (I == Isa::kAvx2Fma && std::is_same_v<T, float>) {
     max_bin_avx2(image, pstride, W, hs, he, wst, we, cb, init, maxv, arg);
@@ -199,15 +197,15 @@ struct ForwardArgs {
 template <typename T>
 struct Workspace {
   PoolBins<T> bins;
-  std::vector<T> buf;       // [H * W, cb] channels-last block
-  std::vector<T> maxv;      // [cb]
-  std::vector<int32_t> arg; // [cb]
+  std::vector<T> buf;        // [H * W, cb] channels-last block
+  std::vector<T> maxv;       // [cb]
+  std::vector<int32_t> arg;  // [cb]
 };
 
 // Pools RoI k over channels [c0, c0 + cb) of a channels-last image (pixels `pstride` apart).
 template <Isa I, typename scalar_t, typename T>
-MRB_INLINE void pool_roi(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t k, const T* image, int64_t pstride, int64_t c0, int64_t cb) {
+MRB_INLINE void pool_roi(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, int64_t k, const T* image,
+                         int64_t pstride, int64_t c0, int64_t cb) {
   const int64_t W = a.width, PH = a.pooled_height, PW = a.pooled_width, stride = PH * PW;
   ws.bins.build(a.rois + k * 5, a.spatial_scale, PH, PW, a.height, W);
   T* MRB_RESTRICT maxv = ws.maxv.data();
@@ -231,7 +229,8 @@ MRB_INLINE void pool_roi(
 }
 
 template <Isa I, typename scalar_t, typename T>
-MRB_INLINE void pool_rois_nhwc(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0, int64_t k1) {
+MRB_INLINE void pool_rois_nhwc(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const T* input, int64_t k0,
+                               int64_t k1) {
   const int64_t C = a.channels, HW = a.height * a.width;
   ws.maxv.resize(C);
   ws.arg.resize(C);
@@ -242,9 +241,8 @@ MRB_INLINE void pool_rois_nhwc(const ForwardArgs<scalar_t, T>& a, Workspace<T>& 
 }
 
 template <Isa I, typename scalar_t, typename T>
-MRB_INLINE void pool_block(
-    const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input, const int64_t* order, const int64_t* img_begin,
-    int64_t n, int64_t c0, int64_t cb) {
+MRB_INLINE void pool_block(const ForwardArgs<scalar_t, T>& a, Workspace<T>& ws, const scalar_t* input,
+                           const int64_t* order, const int64_t* img_begin, int64_t n, int64_t c0, int64_t cb) {
   const int64_t C = a.channels, HW = a.height * a.width;
   ws.buf.resize(HW * cb);
   ws.maxv.resize(cb);
@@ -269,14 +267,18 @@ MRB_INLINE void pool_block(
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cpu(
-    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width) {
+std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cpu(const at::Tensor& input, const at::Tensor& rois,
+                                                        double spatial_scale, int64_t pooled_height,
+                                                        int64_t pooled_width) {
   constexpr const char* fn = "roi_pool_forward";
   check_roi_forward_args(input, rois, pooled_height, pooled_width, fn);
   const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3), K = rois.size(0);
-  TORCH_CHECK(H * W <= std::numeric_limits<int32_t>::max(), fn, ": input planes larger than 2^31 elements are not supported");
-  at::Tensor output = at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
-  at::Tensor argmax = at::empty({K, C, pooled_height, pooled_width}, input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
+  TORCH_CHECK(H * W <= std::numeric_limits<int32_t>::max(), fn,
+              ": input planes larger than 2^31 elements are not supported");
+  at::Tensor output =
+      at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor argmax = at::empty({K, C, pooled_height, pooled_width},
+                                input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
   if (output.numel() == 0) {
     return {output, argmax};
   }
@@ -284,18 +286,23 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cpu(
     using T = at::opmath_type<scalar_t>;
     const at::Tensor rois_t = checked_rois<T>(rois, N, fn);
     const T* rois_p = rois_t.data_ptr<T>();
-    const ForwardArgs<scalar_t, T> args{
-        rois_p, output.data_ptr<scalar_t>(), argmax.data_ptr<int32_t>(), static_cast<T>(spatial_scale), C, H, W,
-        pooled_height, pooled_width};
+    const ForwardArgs<scalar_t, T> args{rois_p,
+                                        output.data_ptr<scalar_t>(),
+                                        argmax.data_ptr<int32_t>(),
+                                        static_cast<T>(spatial_scale),
+                                        C,
+                                        H,
+                                        W,
+                                        pooled_height,
+                                        pooled_width};
     forward_tasks<Workspace<T>, scalar_t>(
         input, rois_p, K, /*whole_map=*/H * W == 0,
         [&](Workspace<T>& ws, const T* feat, int64_t k0, int64_t k1) {
-          dispatch_isa<kIsa>([&](auto isa) MRB_ALWAYS_INLINE {
-            pool_rois_nhwc<decltype(isa)::value>(args, ws, feat, k0, k1);
-          });
+          dispatch_isa<kIsa>([&](auto isa)
+                                 MRB_ALWAYS_INLINE { pool_rois_nhwc<decltype(isa)::value>(args, ws, feat, k0, k1); });
         },
-        [&](Workspace<T>& ws, const scalar_t* src, const int64_t* order, const int64_t* img_begin, int64_t n, int64_t c0,
-            int64_t cb) {
+        [&](Workspace<T>& ws, const scalar_t* src, const int64_t* order, const int64_t* img_begin, int64_t n,
+            int64_t c0, int64_t cb) {
           dispatch_isa<kIsa>([&](auto isa) MRB_ALWAYS_INLINE {
             pool_block<decltype(isa)::value>(args, ws, src, order, img_begin, n, c0, cb);
           });
@@ -304,9 +311,9 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cpu(
   return {output, argmax};
 }
 
-at::Tensor roi_pool_backward_cpu(
-    const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& argmax, double spatial_scale, int64_t pooled_height,
-    int64_t pooled_width, int64_t batch_size, int64_t channels, int64_t height, int64_t width) {
+at::Tensor roi_pool_backward_cpu(const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& argmax,
+                                 double spatial_scale, int64_t pooled_height, int64_t pooled_width, int64_t batch_size,
+                                 int64_t channels, int64_t height, int64_t width) {
   constexpr const char* fn = "roi_pool_backward";
   (void)spatial_scale;  // the positions come from argmax
   check_roi_backward_args(grad, rois, &argmax, pooled_height, pooled_width, batch_size, channels, height, width, fn);

@@ -73,8 +73,8 @@ MRB_INLINE float exp_f32(float x) {
   // vectorising it.)
   const float xc = sel(x < -87.3f, -87.3f, sel(x > 88.3f, 88.3f, x));
   const float fn = (xc * 1.44269502162933350f + 12582912.0f) - 12582912.0f;  // round(x / ln2)
-  float r = xc - fn * 0.693145751953125f;                                      // ln2, high part (exact product)
-  r = r - fn * 1.428606765330187e-06f;                                         // ln2, low part
+  float r = xc - fn * 0.693145751953125f;                                    // ln2, high part (exact product)
+  r = r - fn * 1.428606765330187e-06f;                                       // ln2, low part
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
   p = p * r + 1.0f / 120.0f;
@@ -115,21 +115,13 @@ MRB_INLINE float log1p_unit_f32(float e) {
 }
 
 struct MathF32 {
-  static MRB_INLINE float exp(float x) {
-    return exp_f32(x);
-  }
-  static MRB_INLINE float log1p_unit(float e) {
-    return log1p_unit_f32(e);
-  }
+  static MRB_INLINE float exp(float x) { return exp_f32(x); }
+  static MRB_INLINE float log1p_unit(float e) { return log1p_unit_f32(e); }
 };
 
 struct MathF64 {
-  static MRB_INLINE double exp(double x) {
-    return std::exp(x);
-  }
-  static MRB_INLINE double log1p_unit(double e) {
-    return std::log1p(e);
-  }
+  static MRB_INLINE double exp(double x) { return std::exp(x); }
+  static MRB_INLINE double log1p_unit(double e) { return std::log1p(e); }
 };
 
 // The per-element quantities. With c1 (the element's class is the target): base = q, other = p;
@@ -172,8 +164,8 @@ MRB_INLINE void forward_row(const T* MRB_RESTRICT x, T* MRB_RESTRICT out, int32_
 }
 
 template <typename T, typename M, int G>
-MRB_INLINE void backward_row(
-    const T* MRB_RESTRICT x, const T* MRB_RESTRICT dl, T* MRB_RESTRICT out, int32_t C, int32_t pos, T gamma, T alpha) {
+MRB_INLINE void backward_row(const T* MRB_RESTRICT x, const T* MRB_RESTRICT dl, T* MRB_RESTRICT out, int32_t C,
+                             int32_t pos, T gamma, T alpha) {
   const T w_pos = alpha;
   const T w_neg = -(T(1) - alpha);
   for (int32_t d = 0; d < C; ++d) {
@@ -194,8 +186,8 @@ MRB_INLINE int32_t positive_column(int64_t t, int64_t C) {
 // Rows [r0, r1): the losses (forward) or the gradients (kBackward; dl = d_losses) of each element;
 // rows with a negative target are all zero.
 template <bool kBackward, typename T, typename M, int G>
-MRB_INLINE void rows_impl(
-    const T* x, const int64_t* t, const T* dl, T* out, int64_t r0, int64_t r1, int64_t C, T gamma, T alpha) {
+MRB_INLINE void rows_impl(const T* x, const int64_t* t, const T* dl, T* out, int64_t r0, int64_t r1, int64_t C, T gamma,
+                          T alpha) {
   for (int64_t r = r0; r < r1; ++r) {
     T* o = out + r * C;
     if (t[r] < 0) {
@@ -205,8 +197,7 @@ MRB_INLINE void rows_impl(
       continue;
     }
     if constexpr (kBackward) {
-      backward_row<T, M, G>(
-          x + r * C, dl + r * C, o, static_cast<int32_t>(C), positive_column(t[r], C), gamma, alpha);
+      backward_row<T, M, G>(x + r * C, dl + r * C, o, static_cast<int32_t>(C), positive_column(t[r], C), gamma, alpha);
     } else {
       forward_row<T, M, G>(x + r * C, o, static_cast<int32_t>(C), positive_column(t[r], C), gamma, alpha);
     }
@@ -216,8 +207,8 @@ MRB_INLINE void rows_impl(
 // rows_impl for the gamma mode (focal::gamma_mode) chosen at run time. Always inlined, so that each
 // entry point below (and each of its instruction-set versions) gets its own vectorised loops.
 template <bool kBackward, typename T, typename M>
-MRB_INLINE void rows_for_mode(
-    int mode, const T* x, const int64_t* t, const T* dl, T* out, int64_t r0, int64_t r1, int64_t C, T gamma, T alpha) {
+MRB_INLINE void rows_for_mode(int mode, const T* x, const int64_t* t, const T* dl, T* out, int64_t r0, int64_t r1,
+                              int64_t C, T gamma, T alpha) {
   switch (mode) {
     case 0:
       return rows_impl<kBackward, T, M, 0>(x, t, dl, out, r0, r1, C, gamma, alpha);
@@ -237,31 +228,27 @@ using ForwardRowsFn = void (*)(const T*, const int64_t*, T*, int64_t, int64_t, i
 template <typename T>
 using BackwardRowsFn = void (*)(const T*, const int64_t*, const T*, T*, int64_t, int64_t, int64_t, T, T, int);
 
-void forward_rows_f32(
-    const float* x, const int64_t* t, float* out, int64_t r0, int64_t r1, int64_t C, float gamma, float alpha,
-    int mode) {
+void forward_rows_f32(const float* x, const int64_t* t, float* out, int64_t r0, int64_t r1, int64_t C, float gamma,
+                      float alpha, int mode) {
   dispatch_isa<Isa::kAvx512f, Isa::kAvx2>([&](auto) MRB_ALWAYS_INLINE {
     rows_for_mode<false, float, MathF32>(mode, x, t, nullptr, out, r0, r1, C, gamma, alpha);
   });
 }
 
-void backward_rows_f32(
-    const float* x, const int64_t* t, const float* dl, float* out, int64_t r0, int64_t r1, int64_t C, float gamma,
-    float alpha, int mode) {
+void backward_rows_f32(const float* x, const int64_t* t, const float* dl, float* out, int64_t r0, int64_t r1, int64_t C,
+                       float gamma, float alpha, int mode) {
   dispatch_isa<Isa::kAvx512f, Isa::kAvx2>([&](auto) MRB_ALWAYS_INLINE {
     rows_for_mode<true, float, MathF32>(mode, x, t, dl, out, r0, r1, C, gamma, alpha);
   });
 }
 
-void forward_rows_f64(
-    const double* x, const int64_t* t, double* out, int64_t r0, int64_t r1, int64_t C, double gamma, double alpha,
-    int mode) {
+void forward_rows_f64(const double* x, const int64_t* t, double* out, int64_t r0, int64_t r1, int64_t C, double gamma,
+                      double alpha, int mode) {
   rows_for_mode<false, double, MathF64>(mode, x, t, nullptr, out, r0, r1, C, gamma, alpha);
 }
 
-void backward_rows_f64(
-    const double* x, const int64_t* t, const double* dl, double* out, int64_t r0, int64_t r1, int64_t C,
-    double gamma, double alpha, int mode) {
+void backward_rows_f64(const double* x, const int64_t* t, const double* dl, double* out, int64_t r0, int64_t r1,
+                       int64_t C, double gamma, double alpha, int mode) {
   rows_for_mode<true, double, MathF64>(mode, x, t, dl, out, r0, r1, C, gamma, alpha);
 }
 
@@ -270,15 +257,12 @@ void backward_rows_f64(
 // The kernels index the classes of a row with int32.
 constexpr int64_t kMaxColumns = std::numeric_limits<int32_t>::max();
 
-int64_t row_grain(int64_t C) {
-  return std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1));
-}
+int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)); }
 
 // Runs the forward rows (dl undefined) or the backward rows over all rows in parallel, in T.
 template <typename T>
-void run_rows(
-    ForwardRowsFn<T> forward_rows, BackwardRowsFn<T> backward_rows, const at::Tensor& x, const at::Tensor& t,
-    const at::Tensor& dl, at::Tensor& out, double gamma, double alpha, int mode) {
+void run_rows(ForwardRowsFn<T> forward_rows, BackwardRowsFn<T> backward_rows, const at::Tensor& x, const at::Tensor& t,
+              const at::Tensor& dl, at::Tensor& out, double gamma, double alpha, int mode) {
   const int64_t N = x.size(0), C = x.size(1);
   const T* xp = x.data_ptr<T>();
   const int64_t* tp = t.data_ptr<int64_t>();
@@ -296,8 +280,8 @@ void run_rows(
 
 // The forward (d_losses == nullptr: the losses) or the backward (the gradients) on the CPU, computed
 // in float64 for float64 logits and in float32 otherwise; returned in the dtype of logits.
-at::Tensor focal_cpu(
-    const at::Tensor& logits, const at::Tensor& targets, const at::Tensor* d_losses, double gamma, double alpha) {
+at::Tensor focal_cpu(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor* d_losses, double gamma,
+                     double alpha) {
   const int64_t N = logits.size(0), C = logits.size(1);
   const bool f64 = logits.scalar_type() == at::kDouble;
   const auto ct = f64 ? at::kDouble : at::kFloat;
@@ -317,15 +301,14 @@ at::Tensor focal_cpu(
   return out.to(logits.scalar_type());
 }
 
-at::Tensor focal_forward_cpu(
-    const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes, double gamma, double alpha) {
+at::Tensor focal_forward_cpu(const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes, double gamma,
+                             double alpha) {
   focal::check_inputs("sigmoid_focal_loss_forward", logits, targets, num_classes, kMaxColumns);
   return focal_cpu(logits, targets, nullptr, gamma, alpha);
 }
 
-at::Tensor focal_backward_cpu(
-    const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& d_losses, int64_t num_classes,
-    double gamma, double alpha) {
+at::Tensor focal_backward_cpu(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& d_losses,
+                              int64_t num_classes, double gamma, double alpha) {
   focal::check_backward_inputs(logits, targets, d_losses, num_classes, kMaxColumns);
   return focal_cpu(logits, targets, &d_losses, gamma, alpha);
 }

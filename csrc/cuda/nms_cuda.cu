@@ -44,9 +44,8 @@ namespace nms = maskrcnn_benchmark::nms;
 
 void check_boxes_scores(const char* op, const at::Tensor& dets, const at::Tensor& scores) {
   nms::check_boxes_scores(op, dets, scores);
-  TORCH_CHECK(
-      at::ceil_div<int64_t>(dets.size(0), kBlockBoxes) <= 65535, op, ": at most ", 65535 * kBlockBoxes,
-      " boxes are supported on CUDA, got ", dets.size(0));
+  TORCH_CHECK(at::ceil_div<int64_t>(dets.size(0), kBlockBoxes) <= 65535, op, ": at most ", 65535 * kBlockBoxes,
+              " boxes are supported on CUDA, got ", dets.size(0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,20 +103,15 @@ at::Tensor score_order(const at::Tensor& scores_in) {
 
 // ---------------------------------------------------------------------------------------------
 
-__device__ __forceinline__ float mul_rn(float a, float b) {
-  return __fmul_rn(a, b);
-}
-__device__ __forceinline__ double mul_rn(double a, double b) {
-  return __dmul_rn(a, b);
-}
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
 
 // boxes: [n, 4] in visiting order; groups: [n] group ids in visiting order, or nullptr.
 // Grid (width, row_blocks): tile (row_block, row_block + blockIdx.x). Word w of mask row i holds
 // the bits of column block (i / 64 + w); `width` covers every block a row's group reaches.
 template <typename T>
-__global__ void nms_mask_kernel(
-    int64_t n, const T* __restrict__ boxes, const int64_t* __restrict__ groups, T thr, int64_t col_blocks,
-    int64_t width, unsigned long long* __restrict__ mask) {
+__global__ void nms_mask_kernel(int64_t n, const T* __restrict__ boxes, const int64_t* __restrict__ groups, T thr,
+                                int64_t col_blocks, int64_t width, unsigned long long* __restrict__ mask) {
   const int64_t row_block = blockIdx.y;
   const int64_t col_block = row_block + blockIdx.x;
   if (col_block >= col_blocks) {
@@ -180,9 +174,9 @@ __global__ void nms_mask_kernel(
 // the scratch regions of different groups never overlap). keep must be zero-initialised.
 constexpr int64_t kScanSharedWords = 6144;  // 48 KB: groups of up to 393,216 boxes scan in shared memory
 
-__global__ void nms_scan_kernel(
-    int64_t n, const int64_t* __restrict__ groups, const int64_t* __restrict__ group_end, int64_t width,
-    const unsigned long long* __restrict__ mask, unsigned long long* __restrict__ scratch, bool* __restrict__ keep) {
+__global__ void nms_scan_kernel(int64_t n, const int64_t* __restrict__ groups, const int64_t* __restrict__ group_end,
+                                int64_t width, const unsigned long long* __restrict__ mask,
+                                unsigned long long* __restrict__ scratch, bool* __restrict__ keep) {
   __shared__ unsigned long long removed_shared[kScanSharedWords];
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kBlockBoxes;
   const int64_t last = first + kBlockBoxes < n ? first + kBlockBoxes : n;
@@ -222,9 +216,8 @@ __global__ void nms_scan_kernel(
 
 // Kept flags in visiting order for boxes sorted into visiting order. With groups, the boxes are
 // sorted group-major and `group_end[i]` is one past the last box of i's group.
-at::Tensor nms_keep_sorted(
-    const at::Tensor& boxes_sorted, const at::Tensor* groups_sorted, const at::Tensor* group_end,
-    double iou_threshold) {
+at::Tensor nms_keep_sorted(const at::Tensor& boxes_sorted, const at::Tensor* groups_sorted, const at::Tensor* group_end,
+                           double iou_threshold) {
   const int64_t n = boxes_sorted.size(0);
   const int64_t col_blocks = at::ceil_div<int64_t>(n, kBlockBoxes);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -244,13 +237,13 @@ at::Tensor nms_keep_sorted(
   const dim3 block(kBlockBoxes);
   auto* mask_ptr = reinterpret_cast<unsigned long long*>(mask.data_ptr<int64_t>());
   if (boxes_sorted.scalar_type() == at::kDouble) {
-    nms_mask_kernel<double><<<grid, block, 0, stream>>>(
-        n, boxes_sorted.data_ptr<double>(), groups, nms::exact_threshold<double>(iou_threshold), col_blocks, width,
-        mask_ptr);
+    nms_mask_kernel<double><<<grid, block, 0, stream>>>(n, boxes_sorted.data_ptr<double>(), groups,
+                                                        nms::exact_threshold<double>(iou_threshold), col_blocks, width,
+                                                        mask_ptr);
   } else {
-    nms_mask_kernel<float><<<grid, block, 0, stream>>>(
-        n, boxes_sorted.data_ptr<float>(), groups, nms::exact_threshold<float>(iou_threshold), col_blocks, width,
-        mask_ptr);
+    nms_mask_kernel<float><<<grid, block, 0, stream>>>(n, boxes_sorted.data_ptr<float>(), groups,
+                                                       nms::exact_threshold<float>(iou_threshold), col_blocks, width,
+                                                       mask_ptr);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
@@ -262,8 +255,8 @@ at::Tensor nms_keep_sorted(
     scratch_ptr = reinterpret_cast<unsigned long long*>(scratch.data_ptr<int64_t>());
   }
   const int64_t* ends = group_end != nullptr ? group_end->data_ptr<int64_t>() : nullptr;
-  nms_scan_kernel<<<static_cast<unsigned>(col_blocks), kScanThreads, 0, stream>>>(
-      n, groups, ends, width, mask_ptr, scratch_ptr, keep.data_ptr<bool>());
+  nms_scan_kernel<<<static_cast<unsigned>(col_blocks), kScanThreads, 0, stream>>>(n, groups, ends, width, mask_ptr,
+                                                                                  scratch_ptr, keep.data_ptr<bool>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return keep;
 }
@@ -300,8 +293,7 @@ at::Tensor batched_nms_cuda(const at::Tensor& dets, const at::Tensor& scores, co
   const at::Tensor groups_sorted = std::get<0>(by_group).contiguous();
   const at::Tensor order = by_score.index_select(0, std::get<1>(by_group));
   const at::Tensor group_end = at::searchsorted(groups_sorted, groups_sorted, /*out_int32=*/false, /*right=*/true);
-  const at::Tensor keep_sorted =
-      nms_keep_sorted(sorted_boxes(dets, order), &groups_sorted, &group_end, iou_threshold);
+  const at::Tensor keep_sorted = nms_keep_sorted(sorted_boxes(dets, order), &groups_sorted, &group_end, iou_threshold);
   // Kept boxes, group-major; reorder to (group ascending, index ascending).
   const at::Tensor pos = at::nonzero(keep_sorted).view(-1);
   const at::Tensor kept = order.index_select(0, pos);

@@ -41,8 +41,8 @@ __device__ __forceinline__ int64_t grid_size(T roi_size, int64_t pooled, int64_t
 }
 
 template <typename T>
-__device__ __forceinline__ Geometry<T> roi_geometry(
-    const T* roi, T scale, int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
+__device__ __forceinline__ Geometry<T> roi_geometry(const T* roi, T scale, int64_t pooled_height, int64_t pooled_width,
+                                                    int64_t sampling_ratio, bool aligned) {
   Geometry<T> g;
   const T offset = aligned ? T(0.5) : T(0);
   g.start_w = roi[1] * scale - offset;
@@ -92,7 +92,8 @@ __device__ __forceinline__ T sample_coord(T start, int64_t p, T bin, int64_t i, 
 // inside the map: the sample is wy0 * wx0 * v[y0, x0] + wy0 * wx1 * v[y0, x1] + wy1 * wx0 * v[y1, x0]
 // + wy1 * wx1 * v[y1, x1]. Shared by the forward (gather) and backward (scatter) kernels.
 template <typename T, typename F>
-__device__ __forceinline__ void for_each_sample(const Geometry<T>& g, int64_t ph, int64_t pw, int64_t H, int64_t W, const F& f) {
+__device__ __forceinline__ void for_each_sample(const Geometry<T>& g, int64_t ph, int64_t pw, int64_t H, int64_t W,
+                                                const F& f) {
   for (int64_t iy = 0; iy < g.grid_h; ++iy) {
     int64_t y0, y1;
     T wy0, wy1;
@@ -111,10 +112,10 @@ __device__ __forceinline__ void for_each_sample(const Geometry<T>& g, int64_t ph
 }
 
 template <typename scalar_t, typename T>
-__global__ void roi_align_forward_kernel(
-    int64_t total, const scalar_t* __restrict__ input, int64_t sN, int64_t sC, int64_t sH, int64_t sW,
-    const T* __restrict__ rois, T scale, int64_t N, int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW,
-    int64_t sampling_ratio, bool aligned, scalar_t* __restrict__ output) {
+__global__ void roi_align_forward_kernel(int64_t total, const scalar_t* __restrict__ input, int64_t sN, int64_t sC,
+                                         int64_t sH, int64_t sW, const T* __restrict__ rois, T scale, int64_t N,
+                                         int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW,
+                                         int64_t sampling_ratio, bool aligned, scalar_t* __restrict__ output) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const auto [k, c, ph, pw] = output_index(i, C, PH, PW);
@@ -128,7 +129,8 @@ __global__ void roi_align_forward_kernel(
     const scalar_t* plane = input + b * sN + c * sC;
     T acc = T(0);
     for_each_sample(g, ph, pw, H, W, [&](int64_t y0, int64_t y1, T wy0, T wy1, int64_t x0, int64_t x1, T wx0, T wx1) {
-      acc += wy0 * wx0 * static_cast<T>(plane[y0 * sH + x0 * sW]) + wy0 * wx1 * static_cast<T>(plane[y0 * sH + x1 * sW]) +
+      acc +=
+          wy0 * wx0 * static_cast<T>(plane[y0 * sH + x0 * sW]) + wy0 * wx1 * static_cast<T>(plane[y0 * sH + x1 * sW]) +
           wy1 * wx0 * static_cast<T>(plane[y1 * sH + x0 * sW]) + wy1 * wx1 * static_cast<T>(plane[y1 * sH + x1 * sW]);
     });
     output[i] = static_cast<scalar_t>(acc * g.inv_count);
@@ -136,10 +138,10 @@ __global__ void roi_align_forward_kernel(
 }
 
 template <typename scalar_t, typename T>
-__global__ void roi_align_backward_kernel(
-    int64_t total, const scalar_t* __restrict__ grad, int64_t gs0, int64_t gs1, int64_t gs2, int64_t gs3,
-    const T* __restrict__ rois, T scale, int64_t N, int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW,
-    int64_t sampling_ratio, bool aligned, T* __restrict__ grad_input) {
+__global__ void roi_align_backward_kernel(int64_t total, const scalar_t* __restrict__ grad, int64_t gs0, int64_t gs1,
+                                          int64_t gs2, int64_t gs3, const T* __restrict__ rois, T scale, int64_t N,
+                                          int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW,
+                                          int64_t sampling_ratio, bool aligned, T* __restrict__ grad_input) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const auto [k, c, ph, pw] = output_index(i, C, PH, PW);
@@ -160,15 +162,15 @@ __global__ void roi_align_backward_kernel(
   }
 }
 
-at::Tensor roi_align_forward_cuda(
-    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
-    int64_t sampling_ratio, bool aligned) {
+at::Tensor roi_align_forward_cuda(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
+                                  int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
   constexpr const char* fn = "roi_align_forward";
   check_roi_forward_args(input, rois, pooled_height, pooled_width, fn);
   const c10::cuda::CUDAGuard device_guard(input.device());
 
   const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3), K = rois.size(0);
-  at::Tensor output = at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor output =
+      at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
   if (output.numel() == 0) {
     return output;
   }
@@ -182,18 +184,19 @@ at::Tensor roi_align_forward_cuda(
     const int64_t total = output.numel();
     roi_align_forward_kernel<scalar_t, T><<<num_blocks(total), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
         total, input.data_ptr<scalar_t>(), input.stride(0), input.stride(1), input.stride(2), input.stride(3),
-        rois_t.data_ptr<T>(), static_cast<T>(spatial_scale), N, C, H, W, pooled_height, pooled_width, sampling_ratio, aligned,
-        output.data_ptr<scalar_t>());
+        rois_t.data_ptr<T>(), static_cast<T>(spatial_scale), N, C, H, W, pooled_height, pooled_width, sampling_ratio,
+        aligned, output.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return output;
 }
 
-at::Tensor roi_align_backward_cuda(
-    const at::Tensor& grad, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
-    int64_t batch_size, int64_t channels, int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
+at::Tensor roi_align_backward_cuda(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
+                                   int64_t pooled_height, int64_t pooled_width, int64_t batch_size, int64_t channels,
+                                   int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
   constexpr const char* fn = "roi_align_backward";
-  check_roi_backward_args(grad, rois, /*argmax=*/nullptr, pooled_height, pooled_width, batch_size, channels, height, width, fn);
+  check_roi_backward_args(grad, rois, /*argmax=*/nullptr, pooled_height, pooled_width, batch_size, channels, height,
+                          width, fn);
   const c10::cuda::CUDAGuard device_guard(grad.device());
   at::globalContext().alertNotDeterministic("roi_align_backward_cuda");
 

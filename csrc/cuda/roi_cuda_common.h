@@ -1,7 +1,7 @@
 // Pieces shared by the ROIAlign and ROIPool CUDA kernels (csrc/cuda/roi_align_cuda.cu and
 // roi_pool_cuda.cu): launch size, the batch-index check, the backwards' accumulation and the output
-// element -> (k, c, ph, pw) decomposition. CUDA only (include from .cu files); like csrc/cpu/roi_cpu_common.h, each kernel
-// file gets its own internal copy.
+// element -> (k, c, ph, pw) decomposition. CUDA only (include from .cu files); like csrc/cpu/roi_cpu_common.h, each
+// kernel file gets its own internal copy.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -34,7 +34,8 @@ void check_batch_indices(const at::Tensor& rois, int64_t batch_size, const char*
   }
   const at::Tensor b = rois.select(1, 0);
   const bool ok = at::logical_and(b.gt(-1), b.lt(static_cast<double>(batch_size))).all().item<bool>();
-  TORCH_CHECK(ok, fn, ": rois[:, 0] (batch index) must lie in [0, ", batch_size, ") for input with batch size ", batch_size);
+  TORCH_CHECK(ok, fn, ": rois[:, 0] (batch index) must lie in [0, ", batch_size, ") for input with batch size ",
+              batch_size);
 }
 
 // rois as a contiguous tensor of the opmath type T, its batch indices checked.
@@ -49,9 +50,8 @@ at::Tensor checked_rois(const at::Tensor& rois, int64_t batch_size, const char* 
 // zeros, by scatter(total, rois, acc) (atomic adds; total = grad.numel(); skipped when there is
 // nothing to scatter), and returned in the dtype of grad.
 template <typename T, typename Scatter>
-at::Tensor scatter_backward(
-    const at::Tensor& grad, const at::Tensor& rois, int64_t N, int64_t C, int64_t H, int64_t W, const char* fn,
-    const Scatter& scatter) {
+at::Tensor scatter_backward(const at::Tensor& grad, const at::Tensor& rois, int64_t N, int64_t C, int64_t H, int64_t W,
+                            const char* fn, const Scatter& scatter) {
   at::Tensor acc = at::zeros({N, C, H, W}, grad.options().dtype(c10::CppTypeToScalarType<T>::value));
   const at::Tensor rois_t = checked_rois<T>(rois, N, fn);
   const int64_t total = grad.numel();

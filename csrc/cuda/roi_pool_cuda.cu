@@ -19,7 +19,8 @@ namespace maskrcnn_benchmark {
 namespace {
 
 template <typename T>
-__device__ __forceinline__ void bin_range(T coord_start, T coord_end, T scale, int64_t p, int64_t pooled, int64_t limit, int64_t& b, int64_t& e) {
+__device__ __forceinline__ void bin_range(T coord_start, T coord_end, T scale, int64_t p, int64_t pooled, int64_t limit,
+                                          int64_t& b, int64_t& e) {
   const int64_t start = roi_pool_coord(round(coord_start * scale));
   const int64_t end = roi_pool_coord(round(coord_end * scale));
   const int64_t size = max(end - start + 1, int64_t(1));
@@ -29,10 +30,10 @@ __device__ __forceinline__ void bin_range(T coord_start, T coord_end, T scale, i
 }
 
 template <typename scalar_t, typename T>
-__global__ void roi_pool_forward_kernel(
-    int64_t total, const scalar_t* __restrict__ input, int64_t sN, int64_t sC, int64_t sH, int64_t sW,
-    const T* __restrict__ rois, T scale, int64_t N, int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW,
-    scalar_t* __restrict__ output, int32_t* __restrict__ argmax) {
+__global__ void roi_pool_forward_kernel(int64_t total, const scalar_t* __restrict__ input, int64_t sN, int64_t sC,
+                                        int64_t sH, int64_t sW, const T* __restrict__ rois, T scale, int64_t N,
+                                        int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW,
+                                        scalar_t* __restrict__ output, int32_t* __restrict__ argmax) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const auto [k, c, ph, pw] = output_index(i, C, PH, PW);
@@ -65,10 +66,10 @@ __global__ void roi_pool_forward_kernel(
 }
 
 template <typename scalar_t, typename T>
-__global__ void roi_pool_backward_kernel(
-    int64_t total, const scalar_t* __restrict__ grad, int64_t gs0, int64_t gs1, int64_t gs2, int64_t gs3,
-    const int32_t* __restrict__ argmax, const T* __restrict__ rois, int64_t N, int64_t C, int64_t HW, int64_t PH, int64_t PW,
-    T* __restrict__ grad_input) {
+__global__ void roi_pool_backward_kernel(int64_t total, const scalar_t* __restrict__ grad, int64_t gs0, int64_t gs1,
+                                         int64_t gs2, int64_t gs3, const int32_t* __restrict__ argmax,
+                                         const T* __restrict__ rois, int64_t N, int64_t C, int64_t HW, int64_t PH,
+                                         int64_t PW, T* __restrict__ grad_input) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const auto [k, c, ph, pw] = output_index(i, C, PH, PW);
@@ -78,20 +79,25 @@ __global__ void roi_pool_backward_kernel(
       continue;
     }
     const int64_t b = static_cast<int64_t>(bf);
-    gpuAtomicAddNoReturn(grad_input + (b * C + c) * HW + a, static_cast<T>(grad[k * gs0 + c * gs1 + ph * gs2 + pw * gs3]));
+    gpuAtomicAddNoReturn(grad_input + (b * C + c) * HW + a,
+                         static_cast<T>(grad[k * gs0 + c * gs1 + ph * gs2 + pw * gs3]));
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cuda(
-    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height, int64_t pooled_width) {
+std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cuda(const at::Tensor& input, const at::Tensor& rois,
+                                                         double spatial_scale, int64_t pooled_height,
+                                                         int64_t pooled_width) {
   constexpr const char* fn = "roi_pool_forward";
   check_roi_forward_args(input, rois, pooled_height, pooled_width, fn);
   const c10::cuda::CUDAGuard device_guard(input.device());
 
   const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3), K = rois.size(0);
-  TORCH_CHECK(H * W <= std::numeric_limits<int32_t>::max(), fn, ": input planes larger than 2^31 elements are not supported");
-  at::Tensor output = at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
-  at::Tensor argmax = at::empty({K, C, pooled_height, pooled_width}, input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
+  TORCH_CHECK(H * W <= std::numeric_limits<int32_t>::max(), fn,
+              ": input planes larger than 2^31 elements are not supported");
+  at::Tensor output =
+      at::empty({K, C, pooled_height, pooled_width}, input.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor argmax = at::empty({K, C, pooled_height, pooled_width},
+                                input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
   if (output.numel() == 0) {
     return {output, argmax};
   }
@@ -108,9 +114,9 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cuda(
   return {output, argmax};
 }
 
-at::Tensor roi_pool_backward_cuda(
-    const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& argmax, double spatial_scale, int64_t pooled_height,
-    int64_t pooled_width, int64_t batch_size, int64_t channels, int64_t height, int64_t width) {
+at::Tensor roi_pool_backward_cuda(const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& argmax,
+                                  double spatial_scale, int64_t pooled_height, int64_t pooled_width, int64_t batch_size,
+                                  int64_t channels, int64_t height, int64_t width) {
   constexpr const char* fn = "roi_pool_backward";
   (void)spatial_scale;
   check_roi_backward_args(grad, rois, &argmax, pooled_height, pooled_width, batch_size, channels, height, width, fn);

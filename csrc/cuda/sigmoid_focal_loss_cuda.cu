@@ -25,18 +25,10 @@ namespace {
 
 namespace focal = maskrcnn_benchmark::focal;
 
-__device__ __forceinline__ float dev_exp(float x) {
-  return expf(x);
-}
-__device__ __forceinline__ double dev_exp(double x) {
-  return exp(x);
-}
-__device__ __forceinline__ float dev_log1p(float x) {
-  return log1pf(x);
-}
-__device__ __forceinline__ double dev_log1p(double x) {
-  return log1p(x);
-}
+__device__ __forceinline__ float dev_exp(float x) { return expf(x); }
+__device__ __forceinline__ double dev_exp(double x) { return exp(x); }
+__device__ __forceinline__ float dev_log1p(float x) { return log1pf(x); }
+__device__ __forceinline__ double dev_log1p(double x) { return log1p(x); }
 
 // With c1: base = q, other = p; otherwise base = p, other = q. Returns base^gamma.
 template <typename T>
@@ -67,10 +59,10 @@ __device__ __forceinline__ T focal_terms(T x, bool c1, T gamma, int mode, T& bas
 
 // One thread per element: the loss (forward) or, with kBackward, its gradient times d_losses.
 template <bool kBackward, typename scalar_t>
-__global__ void focal_kernel(
-    int64_t total, int64_t C, const scalar_t* __restrict__ logits, const int64_t* __restrict__ targets,
-    const scalar_t* __restrict__ d_losses, at::opmath_type<scalar_t> gamma, at::opmath_type<scalar_t> alpha, int mode,
-    scalar_t* __restrict__ out) {
+__global__ void focal_kernel(int64_t total, int64_t C, const scalar_t* __restrict__ logits,
+                             const int64_t* __restrict__ targets, const scalar_t* __restrict__ d_losses,
+                             at::opmath_type<scalar_t> gamma, at::opmath_type<scalar_t> alpha, int mode,
+                             scalar_t* __restrict__ out) {
   using T = at::opmath_type<scalar_t>;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
@@ -100,8 +92,8 @@ int launch_blocks(int64_t total) {
 // The forward (the losses) or, with kBackward, the backward (the gradients; d_losses_in is then
 // given), in the dtype of logits (computed in float32 for float16/bfloat16).
 template <bool kBackward>
-at::Tensor focal_cuda(
-    const at::Tensor& logits_in, const at::Tensor& targets_in, const at::Tensor* d_losses_in, double gamma, double alpha) {
+at::Tensor focal_cuda(const at::Tensor& logits_in, const at::Tensor& targets_in, const at::Tensor* d_losses_in,
+                      double gamma, double alpha) {
   constexpr const char* name = kBackward ? "sigmoid_focal_loss_backward" : "sigmoid_focal_loss_forward";
   c10::cuda::CUDAGuard device_guard(logits_in.device());
   const at::Tensor logits = logits_in.contiguous();
@@ -126,15 +118,14 @@ at::Tensor focal_cuda(
   return out;
 }
 
-at::Tensor focal_forward_cuda(
-    const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes, double gamma, double alpha) {
+at::Tensor focal_forward_cuda(const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes, double gamma,
+                              double alpha) {
   focal::check_inputs("sigmoid_focal_loss_forward", logits, targets, num_classes);
   return focal_cuda</*kBackward=*/false>(logits, targets, nullptr, gamma, alpha);
 }
 
-at::Tensor focal_backward_cuda(
-    const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& d_losses, int64_t num_classes, double gamma,
-    double alpha) {
+at::Tensor focal_backward_cuda(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& d_losses,
+                               int64_t num_classes, double gamma, double alpha) {
   focal::check_backward_inputs(logits, targets, d_losses, num_classes);
   return focal_cuda</*kBackward=*/true>(logits, targets, &d_losses, gamma, alpha);
 }
