@@ -12,7 +12,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 MAX_JOBS ?= 2
 export MAX_JOBS
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test demo bench lint format clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,26 @@ test: build
 
 demo: build
 	$(PY) tools/run_demo.py
+
+# Style: ruff (Python lint + format, pyproject.toml) and clang-format (csrc/, .clang-format), pinned in
+# requirements-lint.txt. `make lint` checks and changes nothing; `make format` applies both.
+LINT_STAMP  := $(VENV)/.lint-installed
+CSRC_FILES   = $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh')
+
+$(LINT_STAMP): requirements-lint.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-lint.txt
+	@touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/clang-format --dry-run --Werror $(CSRC_FILES)
+
+format: $(LINT_STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/clang-format -i $(CSRC_FILES)
 
 bench: build
 	$(PY) benchmarks/ops.py

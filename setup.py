@@ -6,6 +6,7 @@ TORCH_CUDA_ARCH_LIST selects the GPU architectures (torch's own handling); MAX_J
 
 Users who bring their own torch: `pip install -e . --no-build-isolation`.
 """
+
 import glob
 import os
 import shutil

@@ -3,13 +3,11 @@ collective timeouts that notice a stopped process."""
 
 import datetime
 import os
-from typing import Optional
 
 import torch
 import torch.distributed as dist
 from torch.distributed.constants import default_pg_nccl_timeout
 
-from ..config import cfg as global_cfg
 from ..utils import liveness
 
 # DIST_TIMEOUT 0 on CPU (gloo): long enough for the slowest legitimate collective wait of a CPU run (a
@@ -29,10 +27,10 @@ def collective_timeout_s(dist_timeout: float, backend: str) -> float:
     return GLOO_TIMEOUT_S
 
 
-def init_distributed(device: str, local_rank: int, dist_timeout: Optional[float] = None) -> bool:
+def init_distributed(device: str, local_rank: int, dist_timeout: float = 0.0) -> bool:
     """Join the process group when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPU); True if distributed.
 
-    Collectives fail after `dist_timeout` seconds (DIST_TIMEOUT; None: the loaded config's), and an
+    Collectives fail after `dist_timeout` seconds (the config's DIST_TIMEOUT; 0: automatic), and an
     uncaught failure is followed by a message naming the ranks that do not answer (utils/liveness.py).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -43,7 +41,7 @@ def init_distributed(device: str, local_rank: int, dist_timeout: Optional[float]
         backend = "nccl"
     else:
         backend = "gloo"
-    timeout_s = collective_timeout_s(global_cfg.DIST_TIMEOUT if dist_timeout is None else dist_timeout, backend)
+    timeout_s = collective_timeout_s(dist_timeout, backend)
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, init_method="env://", timeout=datetime.timedelta(seconds=timeout_s))
     liveness.start(timeout_s)

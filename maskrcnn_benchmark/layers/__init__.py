@@ -3,6 +3,7 @@
 Importing this package loads `maskrcnn_benchmark._C`, which registers the ops under
 `torch.ops.maskrcnn_benchmark`, and registers their fake (meta) kernels (below).
 """
+
 import torch
 
 from . import nms as _nms_module
@@ -30,6 +31,18 @@ for _module in (_nms_module, _roi_align_module, _roi_pool_module, _focal_module)
 del _module, _qualname, _fake
 
 __all__ = [
-    "nms", "batched_nms", "roi_align", "ROIAlign", "roi_pool", "ROIPool", "smooth_l1_loss", "Conv2d", "ConvTranspose2d", "interpolate", "BatchNorm2d",
-    "FrozenBatchNorm2d", "SigmoidFocalLoss", "sigmoid_focal_loss",
+    "nms",
+    "batched_nms",
+    "roi_align",
+    "ROIAlign",
+    "roi_pool",
+    "ROIPool",
+    "smooth_l1_loss",
+    "Conv2d",
+    "ConvTranspose2d",
+    "interpolate",
+    "BatchNorm2d",
+    "FrozenBatchNorm2d",
+    "SigmoidFocalLoss",
+    "sigmoid_focal_loss",
 ]

@@ -4,9 +4,10 @@ import os
 import re
 import socket
 import tempfile
-from typing import List
+from typing import TYPE_CHECKING, List
 
-from ..config import CfgNode
+if TYPE_CHECKING:  # this module is also loaded on its own (no package), e.g. by a checkpoint writer
+    from ..config import CfgNode
 
 # atomic_write's temporary files: ".<target>.<pid>@<host>.<8 random characters>.tmp" (mkstemp's
 # random part), so that a later process can tell whether their writer may still be running.
@@ -107,7 +108,7 @@ def mkdir(path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
 
-def save_config(cfg: CfgNode, path: str) -> None:
+def save_config(cfg: "CfgNode", path: str) -> None:
     """Write the (merged) config as YAML, atomically; it loads back with cfg.merge_from_file."""
     atomic_write(path, lambda f: f.write(cfg.dump().encode()))
 

@@ -39,7 +39,7 @@ def test_init_distributed_passes_the_timeout_and_starts_the_roll_call(monkeypatc
     assert calls["init"]["backend"] == "gloo" and calls["init"]["timeout"] == datetime.timedelta(seconds=4)
     assert calls["start"] == 4 and calls["report"]
     calls.clear()
-    assert distributed_init.init_distributed("cpu", 0)  # None: the loaded config's DIST_TIMEOUT (default 0 = automatic)
+    assert distributed_init.init_distributed("cpu", 0)  # the default: 0 = automatic
     assert calls["init"]["timeout"] == datetime.timedelta(seconds=300)
     monkeypatch.setenv("WORLD_SIZE", "1")
     calls.clear()

@@ -1,5 +1,6 @@
 """Tests of maskrcnn_benchmark.layers.nms (nms, batched_nms): CPU kernel, CUDA kernel (when a GPU is
 present), fake kernels under torch.compile, and the legacy `_C.nms` entry point."""
+
 import math
 
 import numpy as np

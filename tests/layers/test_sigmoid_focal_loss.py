@@ -1,5 +1,6 @@
 """Tests of maskrcnn_benchmark.layers.sigmoid_focal_loss (compiled forward/backward ops, autograd,
 fake kernels under torch.compile / torch.export, CUDA when a GPU is present)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
