@@ -13,6 +13,7 @@ The annotation file is validated once, when the dataset is built (see coco_valid
 pycocotools COCO the evaluator and the tools read, and the training targets both come from the
 cleaned json, so what DATASETS.ON_BAD_INPUT "skip" drops is dropped everywhere.
 """
+
 import logging
 import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
@@ -213,7 +214,9 @@ class COCODataset(torch.utils.data.Dataset):
                 self.num_unreadable_images += 1
                 logger.warning(
                     "%s; using the next image instead (DATASETS.ON_BAD_INPUT 'skip'); "
-                    "%d unreadable image(s) skipped so far in this process", e, self.num_unreadable_images,
+                    "%d unreadable image(s) skipped so far in this process",
+                    e,
+                    self.num_unreadable_images,
                 )
         raise OSError(f"no readable image in the dataset of {self.ann_file} (images in {self.root})")
 

@@ -8,6 +8,7 @@ dataset (a dataset with masks needs a segmentation on every annotation) and fill
 pycocotools' COCOeval needs but files may leave out. The annotations are walked in chunks: box and
 polygon checks run vectorised over a chunk, and problems are still reported in file order.
 """
+
 from collections import Counter
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -30,8 +31,8 @@ from .coco_problems import (
     ANN_IMAGE_UNKNOWN,
     ANN_NOT_DICT,
     AREA,
-    BBOX_OUTSIDE,
     BBOX_FAR,
+    BBOX_OUTSIDE,
     CATEGORY_UNKNOWN,
     ISCROWD,
     NUM_KEYPOINTS,
@@ -75,8 +76,14 @@ class _Chunk:
 class AnnotationChecker:
     """Checks annotation entries against the kept images and the categories of one file."""
 
-    def __init__(self, ann_file: str, images: Dict[int, dict], dropped_image_ids: Set[int],
-                 category_ids: Set[int], log: ProblemLog):
+    def __init__(
+        self,
+        ann_file: str,
+        images: Dict[int, dict],
+        dropped_image_ids: Set[int],
+        category_ids: Set[int],
+        log: ProblemLog,
+    ):
         self.ann_file = ann_file
         self.images = images
         self.dropped_image_ids = dropped_image_ids
@@ -105,14 +112,20 @@ class AnnotationChecker:
     # ------------------------------------------------------------------ one entry (scalar checks)
     def _check_entry(self, index: int, ann: Any, chunk: _Chunk) -> None:
         if not isinstance(ann, dict):
-            chunk.add(index, ANN_NOT_DICT, None, ann,
-                      "an annotation is a dict with id, image_id, category_id, bbox, ...")
+            chunk.add(
+                index, ANN_NOT_DICT, None, ann, "an annotation is a dict with id, image_id, category_id, bbox, ..."
+            )
             return
         ann_id = ann.get("id")
         if not is_id(ann_id) or ann_id in self.duplicate_ids:
             if is_id(ann_id):
-                chunk.add(index, ANN_DUPLICATE_ID, "id", ann_id,
-                          f"{self.id_counts[ann_id]} annotations share this id: all of them are dropped")
+                chunk.add(
+                    index,
+                    ANN_DUPLICATE_ID,
+                    "id",
+                    ann_id,
+                    f"{self.id_counts[ann_id]} annotations share this id: all of them are dropped",
+                )
             else:
                 chunk.add(index, ANN_ID, "id", ann_id, "expected an integer")
             return
@@ -128,8 +141,13 @@ class AnnotationChecker:
         chunk.entries[index] = (ann, changes)
         category = ann.get("category_id")
         if type(category) is not int or category not in self.category_ids:
-            chunk.add(index, CATEGORY_UNKNOWN, "category_id", category,
-                      f"not one of the category ids {show(sorted(self.category_ids))}")
+            chunk.add(
+                index,
+                CATEGORY_UNKNOWN,
+                "category_id",
+                category,
+                f"not one of the category ids {show(sorted(self.category_ids))}",
+            )
         if "iscrowd" in ann:
             crowd = ann["iscrowd"]
             if type(crowd) not in (int, bool) or crowd not in (0, 1):
@@ -137,8 +155,9 @@ class AnnotationChecker:
             elif type(crowd) is bool:
                 changes["iscrowd"] = int(crowd)
         if "area" in ann and not (is_finite_number(ann["area"]) and ann["area"] >= 0):  # -0.0 is fine
-            chunk.add(index, AREA, "area", ann["area"],
-                      "expected a finite number >= 0 (leave it out to have it computed)")
+            chunk.add(
+                index, AREA, "area", ann["area"], "expected a finite number >= 0 (leave it out to have it computed)"
+            )
         if "num_keypoints" in ann:
             n = ann["num_keypoints"]
             if type(n) is not int or not 0 <= n <= KEYPOINT_VALUES // 3:
@@ -188,11 +207,16 @@ class AnnotationChecker:
                 self.clipped_away_ids.add(chunk.entries[chunk.box_indices[k]][0]["id"])
             for k in np.flatnonzero(far | outside).tolist():
                 index, (w, h) = chunk.box_indices[k], sizes[k].tolist()
-                bbox = chunk.box_values[4 * k:4 * k + 4]
+                bbox = chunk.box_values[4 * k : 4 * k + 4]
                 if far[k]:
-                    chunk.add(index, BBOX_FAR, "bbox", bbox,
-                              f"the box must lie within x [{-w}, {2 * w}], y [{-h}, {2 * h}] (one image size "
-                              f"around the {w}x{h} image)")
+                    chunk.add(
+                        index,
+                        BBOX_FAR,
+                        "bbox",
+                        bbox,
+                        f"the box must lie within x [{-w}, {2 * w}], y [{-h}, {2 * h}] (one image size "
+                        f"around the {w}x{h} image)",
+                    )
                 else:
                     chunk.add(index, BBOX_OUTSIDE, "bbox", bbox, f"the box does not overlap the {w}x{h} image")
         if chunk.polygons:
@@ -251,8 +275,13 @@ def complete_annotations(
     for index, ann in enumerate(kept):
         segm = ann.get("segmentation")
         if has_masks and not segm:
-            log.add(SEGM_EMPTY, annotation_where(ann_file, ann, index), "segmentation", segm,
-                    "the dataset has masks, this annotation none")
+            log.add(
+                SEGM_EMPTY,
+                annotation_where(ann_file, ann, index),
+                "segmentation",
+                segm,
+                "the dataset has masks, this annotation none",
+            )
             continue
         changes: Dict[str, Any] = {}
         if "iscrowd" not in ann:

@@ -13,6 +13,7 @@ Bounds (so that nothing downstream can allocate absurd memory):
 Numbers are JSON ints and floats (`bool` is not a number here, except inside polygons, which are
 read by numpy like pycocotools reads them: a true/false among numbers counts as 1/0).
 """
+
 import math
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -32,8 +33,8 @@ from .coco_problems import (
     SEGM_ODD,
 )
 
-MAX_IMAGE_SIDE = 2 ** 16
-MAX_IMAGE_PIXELS = 2 ** 28
+MAX_IMAGE_SIDE = 2**16
+MAX_IMAGE_PIXELS = 2**28
 POLYGON_PERIMETER_FACTOR = 32
 NUM_PERSON_KEYPOINTS = 17  # PersonKeypoints.NAMES; an annotation holds (x, y, v) per keypoint
 KEYPOINT_VALUES = 3 * NUM_PERSON_KEYPOINTS
@@ -74,8 +75,10 @@ def image_size_problem(width: Any, height: Any) -> Optional[str]:
     if not (type(width) is int and type(height) is int and width > 0 and height > 0):
         return "width and height must be positive integers"
     if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
-        return (f"at most {MAX_IMAGE_SIDE} pixels a side and {MAX_IMAGE_PIXELS} pixels in all are supported "
-                f"(bounds every mask decoded for the image)")
+        return (
+            f"at most {MAX_IMAGE_SIDE} pixels a side and {MAX_IMAGE_PIXELS} pixels in all are supported "
+            f"(bounds every mask decoded for the image)"
+        )
     return None
 
 
@@ -169,12 +172,18 @@ def polygons_outside(polygons: List[np.ndarray], sizes: np.ndarray) -> List[Opti
         elif far[i]:
             w, h = int(sizes[i, 0]), int(sizes[i, 1])
             p = polygons[i]
-            out[i] = (SEGM_FAR, f"points must lie in x [{-w}, {2 * w}], y [{-h}, {2 * h}] (at most one image "
-                                f"size outside the {w}x{h} image); x spans [{p[0::2].min():g}, {p[0::2].max():g}], "
-                                f"y [{p[1::2].min():g}, {p[1::2].max():g}]")
+            out[i] = (
+                SEGM_FAR,
+                f"points must lie in x [{-w}, {2 * w}], y [{-h}, {2 * h}] (at most one image "
+                f"size outside the {w}x{h} image); x spans [{p[0::2].min():g}, {p[0::2].max():g}], "
+                f"y [{p[1::2].min():g}, {p[1::2].max():g}]",
+            )
         else:
-            out[i] = (SEGM_FAR, f"perimeter {perimeter[i]:.0f} px exceeds {limit[i]:.0f} px "
-                                f"({POLYGON_PERIMETER_FACTOR} x (width + height)): too long to rasterise")
+            out[i] = (
+                SEGM_FAR,
+                f"perimeter {perimeter[i]:.0f} px exceeds {limit[i]:.0f} px "
+                f"({POLYGON_PERIMETER_FACTOR} x (width + height)): too long to rasterise",
+            )
     return out
 
 

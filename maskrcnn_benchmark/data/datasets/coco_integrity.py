@@ -7,6 +7,7 @@ test-dev image lists, has none), and missing or broken `categories` (they define
 classes). Broken image entries are bad input (see coco_validation): dropped with their
 annotations, or the first one raises.
 """
+
 import json
 from collections import Counter
 from typing import Any, List, Set, Tuple
@@ -23,7 +24,7 @@ from .coco_problems import (
     show,
 )
 
-ID_RANGE = (-(2 ** 63), 2 ** 63)  # ids are integers that fit in int64 (they may go into tensors)
+ID_RANGE = (-(2**63), 2**63)  # ids are integers that fit in int64 (they may go into tensors)
 
 
 def is_id(value: Any) -> bool:
@@ -46,8 +47,10 @@ def load_json(ann_file: str) -> Any:
 def top_level_lists(data: Any, ann_file: str) -> Tuple[list, list, list]:
     """(images, annotations, categories) of a parsed file; the categories are checked."""
     if not isinstance(data, dict):
-        raise ValueError(f"{ann_file}: not a COCO annotation file: the top level is a {type(data).__name__}, "
-                         f"not a dict with 'images', 'annotations' and 'categories'")
+        raise ValueError(
+            f"{ann_file}: not a COCO annotation file: the top level is a {type(data).__name__}, "
+            f"not a dict with 'images', 'annotations' and 'categories'"
+        )
     images = data.get("images")
     if not isinstance(images, list):
         raise ValueError(f"{ann_file}: not a COCO annotation file: 'images' = {show(images)} is not a list")
@@ -58,8 +61,10 @@ def top_level_lists(data: Any, ann_file: str) -> Tuple[list, list, list]:
 
 
 def _category_error(ann_file: str, where: str, why: str) -> ValueError:
-    return ValueError(f"{ann_file}: {where}: {why} (the categories define the model's classes, so they "
-                      f"must be right whatever DATASETS.ON_BAD_INPUT says)")
+    return ValueError(
+        f"{ann_file}: {where}: {why} (the categories define the model's classes, so they "
+        f"must be right whatever DATASETS.ON_BAD_INPUT says)"
+    )
 
 
 def check_categories(data: dict, ann_file: str) -> List[dict]:
@@ -80,8 +85,9 @@ def check_categories(data: dict, ann_file: str) -> List[dict]:
             raise _category_error(ann_file, f"categories[{k}]: field 'id' = {cat_id}", "duplicate category id")
         seen.add(cat_id)
         if not isinstance(name, str) or not name:
-            raise _category_error(ann_file, f"categories[{k}] (id {cat_id}): field 'name' = {show(name)}",
-                                  "expected a non-empty string")
+            raise _category_error(
+                ann_file, f"categories[{k}] (id {cat_id}): field 'name' = {show(name)}", "expected a non-empty string"
+            )
     return categories
 
 
@@ -97,8 +103,13 @@ def check_images(images: list, ann_file: str, log: ProblemLog) -> Tuple[List[dic
     dropped_ids: Set[int] = set()
     for k, img in enumerate(images):
         if not isinstance(img, dict):
-            log.add(IMAGE_NOT_DICT, f"{ann_file}: images[{k}]", None, img,
-                    "an image entry is a dict with 'id', 'file_name', 'width' and 'height'")
+            log.add(
+                IMAGE_NOT_DICT,
+                f"{ann_file}: images[{k}]",
+                None,
+                img,
+                "an image entry is a dict with 'id', 'file_name', 'width' and 'height'",
+            )
             continue
         img_id = img.get("id")
         where = image_where(ann_file, img_id, k)
@@ -106,10 +117,15 @@ def check_images(images: list, ann_file: str, log: ProblemLog) -> Tuple[List[dic
             log.add(IMAGE_ID, where, "id", img_id, "expected an integer")
             continue
         if id_counts[img_id] > 1:
-            log.add(IMAGE_DUPLICATE_ID, where, "id", img_id,
-                    f"{id_counts[img_id]} image entries share this id (this is images[{k}], file_name "
-                    f"{show(img.get('file_name'))}): all of them are dropped with their annotations (whose "
-                    f"boxes are whose cannot be told)")
+            log.add(
+                IMAGE_DUPLICATE_ID,
+                where,
+                "id",
+                img_id,
+                f"{id_counts[img_id]} image entries share this id (this is images[{k}], file_name "
+                f"{show(img.get('file_name'))}): all of them are dropped with their annotations (whose "
+                f"boxes are whose cannot be told)",
+            )
             dropped_ids.add(img_id)
             continue
         ok = True
@@ -120,8 +136,13 @@ def check_images(images: list, ann_file: str, log: ProblemLog) -> Tuple[List[dic
             ok = False
         file_name = img.get("file_name")
         if not isinstance(file_name, str) or not file_name or "\x00" in file_name:
-            log.add(IMAGE_FILE_NAME, where, "file_name", file_name,
-                    "expected a non-empty path (relative to the image folder)")
+            log.add(
+                IMAGE_FILE_NAME,
+                where,
+                "file_name",
+                file_name,
+                "expected a non-empty path (relative to the image folder)",
+            )
             ok = False
         if ok:
             kept.append(img)

@@ -5,6 +5,7 @@ annotation), the field and the offending value (shortened). `ProblemLog.add` rai
 the first problem with on_bad_input "error", and otherwise counts it per kind and keeps the first
 few messages for the one summary warning (`ValidationReport.summary`).
 """
+
 import reprlib
 from collections import Counter
 from typing import Any, List, Optional

@@ -10,6 +10,7 @@ Compressed counts (pycocotools' `rleToString`): each run length, from the fourth
 difference to the one two places before, is written as 5-bit groups, least significant first, as
 characters '0' + group (+ 32 when another group follows); the last group's bit 16 is the sign.
 """
+
 from typing import Optional, Tuple
 
 import numpy as np
@@ -56,8 +57,13 @@ def decode_counts_string(counts: str) -> Tuple[Optional[np.ndarray], str]:
 def rle_problem(segm: dict, height: int, width: int) -> RleResult:
     """(None or (kind, why), area) of an RLE segmentation of an image of height x width."""
     size, counts = segm.get("size"), segm.get("counts")
-    if not (type(size) is list and len(size) == 2 and size[0] == height and size[1] == width
-            and all(type(v) is int for v in size)):
+    if not (
+        type(size) is list
+        and len(size) == 2
+        and size[0] == height
+        and size[1] == width
+        and all(type(v) is int for v in size)
+    ):
         return (SEGM_BAD_RLE, f"'size' must be the image's [height, width] = [{height}, {width}]"), 0
     if type(counts) is str:
         runs, why = decode_counts_string(counts)

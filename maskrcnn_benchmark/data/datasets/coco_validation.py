@@ -16,6 +16,7 @@ few reports in full. Problems of the file's structure or categories always raise
 
 Box convention of the json: `bbox = [x, y, width, height]` in pixels (COCO's).
 """
+
 import contextlib
 import gc
 import io
@@ -44,8 +45,14 @@ class ValidatedCoco:
         report: what was found and dropped (ValidationReport).
     """
 
-    def __init__(self, dataset: dict, annotations_per_image: Dict[int, List[dict]], has_masks: bool,
-                 has_keypoints: bool, report: ValidationReport):
+    def __init__(
+        self,
+        dataset: dict,
+        annotations_per_image: Dict[int, List[dict]],
+        has_masks: bool,
+        has_keypoints: bool,
+        report: ValidationReport,
+    ):
         self.dataset = dataset
         self.annotations_per_image = annotations_per_image
         self.has_masks = has_masks
@@ -95,8 +102,11 @@ def validate_coco_dict(data: Any, ann_file: str, on_bad_input: str = "skip") -> 
     if report.counts:
         logger.warning(report.summary())
     if report.filled:
-        logger.info("%s: filled in missing fields: %s", ann_file,
-                    ", ".join(f"{field} of {n} annotation(s)" for field, n in sorted(report.filled.items())))
+        logger.info(
+            "%s: filled in missing fields: %s",
+            ann_file,
+            ", ".join(f"{field} of {n} annotation(s)" for field, n in sorted(report.filled.items())),
+        )
 
     per_image: Dict[int, List[dict]] = {img_id: [] for img_id in images_by_id}
     for ann in kept:

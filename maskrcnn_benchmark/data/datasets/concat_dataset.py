@@ -1,4 +1,5 @@
 """ConcatDataset: several datasets seen as one (training on DATASETS.TRAIN with several names)."""
+
 import bisect
 from typing import Any, Tuple
 

@@ -1,4 +1,5 @@
 """COCODataset on hand-written COCO jsons: targets, filtering, id maps and bad inputs."""
+
 import copy
 import json
 import logging
@@ -39,16 +40,51 @@ def _instances_json():
             {"id": 6, "file_name": "im6.png", "width": 25, "height": 25},  # no annotation
         ],
         "annotations": [
-            {"id": 1, "image_id": 5, "category_id": 7, "bbox": [2, 3, 10, 5], "iscrowd": 0, "area": 50,
-             "segmentation": [[2, 3, 12, 3, 12, 8, 2, 8]]},
-            {"id": 2, "image_id": 5, "category_id": 12, "bbox": [30, 20, 20, 20], "iscrowd": 0, "area": 400,
-             "segmentation": [_square(30, 20, 20)]},
-            {"id": 3, "image_id": 5, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1, "area": 25,
-             "segmentation": rle},
-            {"id": 4, "image_id": 2, "category_id": 3, "bbox": [1, 1, 5, 5], "iscrowd": 0, "area": 25,
-             "segmentation": [_square(1, 1, 5)]},
-            {"id": 5, "image_id": 4, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1, "area": 25,
-             "segmentation": [_square(0, 0, 5)]},
+            {
+                "id": 1,
+                "image_id": 5,
+                "category_id": 7,
+                "bbox": [2, 3, 10, 5],
+                "iscrowd": 0,
+                "area": 50,
+                "segmentation": [[2, 3, 12, 3, 12, 8, 2, 8]],
+            },
+            {
+                "id": 2,
+                "image_id": 5,
+                "category_id": 12,
+                "bbox": [30, 20, 20, 20],
+                "iscrowd": 0,
+                "area": 400,
+                "segmentation": [_square(30, 20, 20)],
+            },
+            {
+                "id": 3,
+                "image_id": 5,
+                "category_id": 3,
+                "bbox": [0, 0, 5, 5],
+                "iscrowd": 1,
+                "area": 25,
+                "segmentation": rle,
+            },
+            {
+                "id": 4,
+                "image_id": 2,
+                "category_id": 3,
+                "bbox": [1, 1, 5, 5],
+                "iscrowd": 0,
+                "area": 25,
+                "segmentation": [_square(1, 1, 5)],
+            },
+            {
+                "id": 5,
+                "image_id": 4,
+                "category_id": 3,
+                "bbox": [0, 0, 5, 5],
+                "iscrowd": 1,
+                "area": 25,
+                "segmentation": [_square(0, 0, 5)],
+            },
         ],
     }
 
@@ -130,8 +166,17 @@ def test_rle_instances_make_binary_masks(tmp_path):
     mask[10:20, 5:15] = 1
     rle = mask_utils.encode(np.asfortranarray(mask))
     rle["counts"] = rle["counts"].decode("ascii")
-    data["annotations"].append({"id": 8, "image_id": 5, "category_id": 3, "bbox": [5, 10, 10, 10],
-                                "iscrowd": 0, "area": 100, "segmentation": rle})
+    data["annotations"].append(
+        {
+            "id": 8,
+            "image_id": 5,
+            "category_id": 3,
+            "bbox": [5, 10, 10, 10],
+            "iscrowd": 0,
+            "area": 100,
+            "segmentation": rle,
+        }
+    )
     ds = COCODataset(*_write(tmp_path, data), remove_images_without_annotations=True)
     _, target, _ = ds[1]
     masks = target.get_field("masks")
@@ -148,9 +193,19 @@ def _keypoints_json(visible_per_image):
         kps = []
         for k in range(17):
             kps += [10 + k, 5 + k, 2] if k < visible else [0, 0, 0]
-        anns.append({"id": 100 + i, "image_id": i, "category_id": 1, "bbox": [5, 5, 30, 30], "iscrowd": 0,
-                     "area": 900, "num_keypoints": visible, "keypoints": kps,
-                     "segmentation": [_square(5, 5, 30)]})
+        anns.append(
+            {
+                "id": 100 + i,
+                "image_id": i,
+                "category_id": 1,
+                "bbox": [5, 5, 30, 30],
+                "iscrowd": 0,
+                "area": 900,
+                "num_keypoints": visible,
+                "keypoints": kps,
+                "segmentation": [_square(5, 5, 30)],
+            }
+        )
     cats = [{"id": 1, "name": "person", "keypoints": PersonKeypoints.NAMES, "skeleton": []}]
     return {"categories": cats, "images": images, "annotations": anns}
 
@@ -171,6 +226,7 @@ def _set(ann_id, **fields):
     def edit(data):
         ann = next(a for a in data["annotations"] if a["id"] == ann_id)
         ann.update(fields)
+
     return edit
 
 
@@ -260,8 +316,17 @@ def test_summary_counts_every_kind(tmp_path, caplog):
 def test_an_image_whose_boxes_all_lie_outside_it_is_not_trained_on(tmp_path, caplog):
     data = _instances_json()
     _set(4, bbox=[20, 50, 5, 5])(data)  # image 2 is 20x50: the box starts below it
-    data["annotations"].append({"id": 8, "image_id": 2, "category_id": 3, "bbox": [-9, 1, 9, 5], "iscrowd": 0,
-                                "area": 45, "segmentation": [_square(1, 1, 5)]})  # ends at x2 = -1
+    data["annotations"].append(
+        {
+            "id": 8,
+            "image_id": 2,
+            "category_id": 3,
+            "bbox": [-9, 1, 9, 5],
+            "iscrowd": 0,
+            "area": 45,
+            "segmentation": [_square(1, 1, 5)],
+        }
+    )  # ends at x2 = -1
     ann_file, root = _write(tmp_path, data)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         ds = COCODataset(ann_file, root, remove_images_without_annotations=True)
@@ -414,8 +479,9 @@ def _coco_entry(ann_file, root):
 def test_missing_annotation_file_and_image_folder_name_the_dataset(instances, tmp_path):
     ann_file, root = instances
     missing_ann = str(tmp_path / "nope.json")
-    catalog = _Catalog({"a_train": _coco_entry(missing_ann, root),
-                        "b_train": _coco_entry(ann_file, str(tmp_path / "no_images"))})
+    catalog = _Catalog(
+        {"a_train": _coco_entry(missing_ann, root), "b_train": _coco_entry(ann_file, str(tmp_path / "no_images"))}
+    )
     with pytest.raises(FileNotFoundError) as info:
         build_dataset(["a_train"], None, catalog)
     assert missing_ann in str(info.value) and "'a_train'" in str(info.value)
@@ -439,7 +505,8 @@ def test_build_dataset_train_concat_and_test_list(instances):
 
 
 def test_build_dataset_errors(instances):
-    catalog = _Catalog({"voc_2007_train": {"factory": "PascalVOCDataset", "args": {"data_dir": "/x", "split": "train"}}})
+    voc = {"factory": "PascalVOCDataset", "args": {"data_dir": "/x", "split": "train"}}
+    catalog = _Catalog({"voc_2007_train": voc})
     with pytest.raises(RuntimeError, match="Dataset not available"):
         build_dataset(["unknown"], None, catalog)
     with pytest.raises(NotImplementedError, match="PascalVOCDataset"):

@@ -9,6 +9,7 @@ the test instead of exhausting the machine.
 
 Run by pytest; the child is this file run as a script: `python test_coco_fuzz.py FOLDER SEED N`.
 """
+
 import copy
 import json
 import os
@@ -23,7 +24,7 @@ from pycocotools import mask as mask_utils
 
 NUM_CASES = 100
 SEED = 0
-MEMORY_HEADROOM = 2 * 1024 ** 3  # bytes of address space the child may add to what it has after imports
+MEMORY_HEADROOM = 2 * 1024**3  # bytes of address space the child may add to what it has after imports
 PERSON_KEYPOINTS = 17
 IMAGES = [(1, 48, 40), (2, 32, 32), (3, 40, 24)]  # (id, width, height)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -49,24 +50,73 @@ def base_json():
     edges = np.flatnonzero(np.diff(flat)) + 1
     runs = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
     anns = [
-        {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "bbox": [4, 4, 12, 20], "area": 240.0,
-         "segmentation": [_square(4, 4, 12)], "keypoints": _keypoints(5, 5), "num_keypoints": 11},
-        {"id": 2, "image_id": 1, "category_id": 7, "iscrowd": 0, "bbox": [20, 10, 15, 15], "area": 225.0,
-         "segmentation": [_square(20, 10, 15), [30, 30, 40, 30, 35, 38]]},
-        {"id": 3, "image_id": 2, "category_id": 7, "iscrowd": 0, "bbox": [6, 4, 8, 8], "area": 64.0,
-         "segmentation": {"size": [32, 32], "counts": rle["counts"].decode("ascii")}},
-        {"id": 4, "image_id": 2, "category_id": 1, "iscrowd": 1, "bbox": [6, 4, 8, 8], "area": 64.0,
-         "segmentation": {"size": [32, 32], "counts": runs}, "num_keypoints": 0, "keypoints": [0] * 51},
-        {"id": 5, "image_id": 2, "category_id": 1, "iscrowd": 0, "bbox": [18, 16, 10, 12], "area": 120.0,
-         "segmentation": [_square(18, 16, 10)], "keypoints": _keypoints(19, 17), "num_keypoints": 11},
-        {"id": 6, "image_id": 3, "category_id": 7, "iscrowd": 0, "bbox": [1, 1, 30, 20],
-         "segmentation": [[1, 1, 31, 1, 31, 21, 1, 21, 16, 11]]},
+        {
+            "id": 1,
+            "image_id": 1,
+            "category_id": 1,
+            "iscrowd": 0,
+            "bbox": [4, 4, 12, 20],
+            "area": 240.0,
+            "segmentation": [_square(4, 4, 12)],
+            "keypoints": _keypoints(5, 5),
+            "num_keypoints": 11,
+        },
+        {
+            "id": 2,
+            "image_id": 1,
+            "category_id": 7,
+            "iscrowd": 0,
+            "bbox": [20, 10, 15, 15],
+            "area": 225.0,
+            "segmentation": [_square(20, 10, 15), [30, 30, 40, 30, 35, 38]],
+        },
+        {
+            "id": 3,
+            "image_id": 2,
+            "category_id": 7,
+            "iscrowd": 0,
+            "bbox": [6, 4, 8, 8],
+            "area": 64.0,
+            "segmentation": {"size": [32, 32], "counts": rle["counts"].decode("ascii")},
+        },
+        {
+            "id": 4,
+            "image_id": 2,
+            "category_id": 1,
+            "iscrowd": 1,
+            "bbox": [6, 4, 8, 8],
+            "area": 64.0,
+            "segmentation": {"size": [32, 32], "counts": runs},
+            "num_keypoints": 0,
+            "keypoints": [0] * 51,
+        },
+        {
+            "id": 5,
+            "image_id": 2,
+            "category_id": 1,
+            "iscrowd": 0,
+            "bbox": [18, 16, 10, 12],
+            "area": 120.0,
+            "segmentation": [_square(18, 16, 10)],
+            "keypoints": _keypoints(19, 17),
+            "num_keypoints": 11,
+        },
+        {
+            "id": 6,
+            "image_id": 3,
+            "category_id": 7,
+            "iscrowd": 0,
+            "bbox": [1, 1, 30, 20],
+            "segmentation": [[1, 1, 31, 1, 31, 21, 1, 21, 16, 11]],
+        },
     ]
     return {
         "images": [{"id": i, "file_name": f"{i}.png", "width": w, "height": h} for i, w, h in IMAGES],
         "annotations": anns,
-        "categories": [{"id": 1, "name": "person", "keypoints": [str(k) for k in range(17)], "skeleton": []},
-                       {"id": 7, "name": "thing"}],
+        "categories": [
+            {"id": 1, "name": "person", "keypoints": [str(k) for k in range(17)], "skeleton": []},
+            {"id": 7, "name": "thing"},
+        ],
     }
 
 
@@ -78,12 +128,49 @@ def _nested(depth):
 
 
 HOSTILE = [
-    None, True, False, 0, -1, 1, 2, -0.0, 0.5, 1e308, -1e308, float("nan"), float("inf"), float("-inf"),
-    10 ** 30, 2 ** 63, -(2 ** 63) - 1, "", "x", "1", "0", [], {}, [[]], [None], [1, 2], [1, 2, 3],
-    [1e308] * 6, [0, 0, 1e7, 0, 1e7, 1e7], [float("nan")] * 8, list(range(1000)), {"size": [1, 1], "counts": "0"},
-    {"size": [32, 32], "counts": "garbage"}, {"size": [32, 32], "counts": [1024]}, {"counts": None},
-    _nested(60), [[0, 0, 48, 0, 48, 40] * 50], [[-1e6, -1e6, 1e6, -1e6, 1e6, 1e6]], {"a": [1, {"b": None}]},
-    [2, 3, 1, 1], [0, 0, 48, 40], [True] * 51, [1e9] * 51,
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2,
+    -0.0,
+    0.5,
+    1e308,
+    -1e308,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    10**30,
+    2**63,
+    -(2**63) - 1,
+    "",
+    "x",
+    "1",
+    "0",
+    [],
+    {},
+    [[]],
+    [None],
+    [1, 2],
+    [1, 2, 3],
+    [1e308] * 6,
+    [0, 0, 1e7, 0, 1e7, 1e7],
+    [float("nan")] * 8,
+    list(range(1000)),
+    {"size": [1, 1], "counts": "0"},
+    {"size": [32, 32], "counts": "garbage"},
+    {"size": [32, 32], "counts": [1024]},
+    {"counts": None},
+    _nested(60),
+    [[0, 0, 48, 0, 48, 40] * 50],
+    [[-1e6, -1e6, 1e6, -1e6, 1e6, 1e6]],
+    {"a": [1, {"b": None}]},
+    [2, 3, 1, 1],
+    [0, 0, 48, 40],
+    [True] * 51,
+    [1e9] * 51,
 ]
 
 
@@ -117,7 +204,7 @@ def _random_slot(rng, data):
 def _random_number_edit(rng, data):
     """A number deep in a polygon, box, RLE or image entry replaced by another number."""
     container, key = _random_slot(rng, data)
-    container[key] = rng.choice([float("nan"), float("inf"), -1e308, 1e15, -5, 0, 1e9, 2 ** 40, -0.0])
+    container[key] = rng.choice([float("nan"), float("inf"), -1e308, 1e15, -5, 0, 1e9, 2**40, -0.0])
 
 
 def _rle_string_edit(rng, data):
@@ -178,8 +265,12 @@ def _predictions(dataset):
         pred = BoxList(boxes, size, mode="xywh").convert("xyxy")
         pred.add_field("scores", torch.linspace(0.9, 0.5, len(anns)))
         pred.add_field("objectness", torch.linspace(0.9, 0.5, len(anns)))
-        pred.add_field("labels", torch.tensor([dataset.json_category_id_to_contiguous_id[a["category_id"]]
-                                               for a in anns], dtype=torch.int64))
+        pred.add_field(
+            "labels",
+            torch.tensor(
+                [dataset.json_category_id_to_contiguous_id[a["category_id"]] for a in anns], dtype=torch.int64
+            ),
+        )
         if dataset.has_masks:
             masks = [torch.from_numpy(dataset.coco.annToMask(a)) for a in anns]
             stacked = torch.stack(masks) if masks else torch.zeros(0, info["height"], info["width"])
@@ -212,10 +303,24 @@ def _evaluate(dataset):
 
     predictions = _predictions(dataset)
     iou_types = ("bbox",) + (("segm",) if dataset.has_masks else ()) + (("keypoints",) if dataset.has_keypoints else ())
-    do_coco_evaluation(dataset, predictions, box_only=False, output_folder=None, iou_types=iou_types,
-                       expected_results=(), expected_results_sigma_tol=4)
-    do_coco_evaluation(dataset, predictions, box_only=True, output_folder=None, iou_types=iou_types,
-                       expected_results=(), expected_results_sigma_tol=4)
+    do_coco_evaluation(
+        dataset,
+        predictions,
+        box_only=False,
+        output_folder=None,
+        iou_types=iou_types,
+        expected_results=(),
+        expected_results_sigma_tol=4,
+    )
+    do_coco_evaluation(
+        dataset,
+        predictions,
+        box_only=True,
+        output_folder=None,
+        iou_types=iou_types,
+        expected_results=(),
+        expected_results_sigma_tol=4,
+    )
 
 
 def run_case(folder, data, case):
@@ -281,8 +386,13 @@ def _write_images(folder):
 def test_mutated_files_never_crash_nor_exhaust_memory(tmp_path):
     _write_images(str(tmp_path))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), str(tmp_path), str(SEED), str(NUM_CASES)],
-                            capture_output=True, text=True, timeout=600, env=env)
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), str(tmp_path), str(SEED), str(NUM_CASES)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-8000:]
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert sum(counts.values()) == NUM_CASES
@@ -296,8 +406,10 @@ def test_the_base_file_is_valid(tmp_path):
 
 
 def test_the_memory_limit_stops_a_huge_allocation():
-    code = ("import sys; sys.path.insert(0, {!r}); import test_coco_fuzz as t; t._limit_memory(); "
-            "b = bytearray(3 * 1024 ** 3)").format(os.path.dirname(os.path.abspath(__file__)))
+    code = (
+        "import sys; sys.path.insert(0, {!r}); import test_coco_fuzz as t; t._limit_memory(); "
+        "b = bytearray(3 * 1024 ** 3)"
+    ).format(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "MemoryError" in result.stderr
 

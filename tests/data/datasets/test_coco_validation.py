@@ -3,6 +3,7 @@
 Every kind of problem with several inputs, in both DATASETS.ON_BAD_INPUT modes: "skip" drops what
 is malformed and reports it once; "error" raises ValueError naming file, ids, field and value.
 """
+
 import copy
 import json
 import logging
@@ -30,7 +31,7 @@ def _square(x, y, s):
 def _rle(height, width, box, compressed=True):
     mask = np.zeros((height, width), np.uint8)
     x, y, w, h = box
-    mask[y:y + h, x:x + w] = 1
+    mask[y : y + h, x : x + w] = 1
     if compressed:
         rle = mask_utils.encode(np.asfortranarray(mask))
         return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
@@ -49,17 +50,47 @@ def _base():
     return {
         "info": {"description": "kept as is"},
         "categories": [{"id": 1, "name": "a"}, {"id": 5, "name": "b"}],
-        "images": [{"id": 1, "file_name": "1.png", "width": 40, "height": 30},
-                   {"id": 2, "file_name": "2.png", "width": 20, "height": 50}],
+        "images": [
+            {"id": 1, "file_name": "1.png", "width": 40, "height": 30},
+            {"id": 2, "file_name": "2.png", "width": 20, "height": 50},
+        ],
         "annotations": [
-            {"id": 10, "image_id": 1, "category_id": 1, "bbox": [2, 3, 10, 5], "iscrowd": 0, "area": 50.0,
-             "segmentation": [[2, 3, 12, 3, 12, 8, 2, 8]]},
-            {"id": 11, "image_id": 1, "category_id": 5, "bbox": [20, 10, 8, 8], "iscrowd": 0, "area": 64.0,
-             "segmentation": [_square(20, 10, 8)]},
-            {"id": 12, "image_id": 2, "category_id": 5, "bbox": [1, 1, 5, 5], "iscrowd": 1, "area": 25.0,
-             "segmentation": _rle(50, 20, (1, 1, 5, 5), compressed=False)},
-            {"id": 13, "image_id": 2, "category_id": 1, "bbox": [3, 3, 10, 10], "iscrowd": 0, "area": 100.0,
-             "segmentation": [_square(3, 3, 10)]},
+            {
+                "id": 10,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [2, 3, 10, 5],
+                "iscrowd": 0,
+                "area": 50.0,
+                "segmentation": [[2, 3, 12, 3, 12, 8, 2, 8]],
+            },
+            {
+                "id": 11,
+                "image_id": 1,
+                "category_id": 5,
+                "bbox": [20, 10, 8, 8],
+                "iscrowd": 0,
+                "area": 64.0,
+                "segmentation": [_square(20, 10, 8)],
+            },
+            {
+                "id": 12,
+                "image_id": 2,
+                "category_id": 5,
+                "bbox": [1, 1, 5, 5],
+                "iscrowd": 1,
+                "area": 25.0,
+                "segmentation": _rle(50, 20, (1, 1, 5, 5), compressed=False),
+            },
+            {
+                "id": 13,
+                "image_id": 2,
+                "category_id": 1,
+                "bbox": [3, 3, 10, 10],
+                "iscrowd": 0,
+                "area": 100.0,
+                "segmentation": [_square(3, 3, 10)],
+            },
         ],
     }
 
@@ -71,24 +102,28 @@ def _ann(data, ann_id):
 def _set_ann(ann_id, **fields):
     def edit(data):
         _ann(data, ann_id).update(fields)
+
     return edit
 
 
 def _del_ann(ann_id, field):
     def edit(data):
         del _ann(data, ann_id)[field]
+
     return edit
 
 
 def _set_img(index, **fields):
     def edit(data):
         data["images"][index].update(fields)
+
     return edit
 
 
 def _del_img(index, field):
     def edit(data):
         del data["images"][index][field]
+
     return edit
 
 
@@ -119,19 +154,25 @@ def test_a_valid_file_is_kept_whole():
 
 
 # ----------------------------------------------------------------------- the file and its structure
-@pytest.mark.parametrize("text,match", [
-    ("{", "not valid JSON"),
-    ("", "not valid JSON"),
-    ("[" * 100000 + "]" * 100000, "nested too deeply"),
-    ('{"images": [], "categories": [{"id": 1, "name": "a"}], "x": ' + "9" * 5000 + "}", "not valid JSON"),
-    ("[]", "top level is a list"),
-    ('"coco"', "top level is a str"),
-    ("null", "top level is a NoneType"),
-    ('{"annotations": [], "categories": []}', "'images' = None is not a list"),
-    ('{"images": {}, "annotations": []}', "'images' = {} is not a list"),
-    ('{"images": [], "annotations": {}, "categories": [{"id": 1, "name": "a"}]}', "'annotations' = {} is not a list"),
-    ('{"images": [], "annotations": null, "categories": [{"id": 1, "name": "a"}]}', "'annotations' = None"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("{", "not valid JSON"),
+        ("", "not valid JSON"),
+        ("[" * 100000 + "]" * 100000, "nested too deeply"),
+        ('{"images": [], "categories": [{"id": 1, "name": "a"}], "x": ' + "9" * 5000 + "}", "not valid JSON"),
+        ("[]", "top level is a list"),
+        ('"coco"', "top level is a str"),
+        ("null", "top level is a NoneType"),
+        ('{"annotations": [], "categories": []}', "'images' = None is not a list"),
+        ('{"images": {}, "annotations": []}', "'images' = {} is not a list"),
+        (
+            '{"images": [], "annotations": {}, "categories": [{"id": 1, "name": "a"}]}',
+            "'annotations' = {} is not a list",
+        ),
+        ('{"images": [], "annotations": null, "categories": [{"id": 1, "name": "a"}]}', "'annotations' = None"),
+    ],
+)
 @pytest.mark.parametrize("mode", ["skip", "error"])
 def test_unusable_files_raise_naming_the_file(tmp_path, text, match, mode):
     path = tmp_path / "bad.json"
@@ -166,7 +207,7 @@ BAD_CATEGORIES = {
     "id a string": (lambda d: d["categories"][0].update(id="1"), "field 'id' = '1'"),
     "id a bool": (lambda d: d["categories"][0].update(id=True), "field 'id' = True"),
     "id a float": (lambda d: d["categories"][0].update(id=1.0), "field 'id' = 1.0"),
-    "id too large": (lambda d: d["categories"][0].update(id=2 ** 70), "field 'id'"),
+    "id too large": (lambda d: d["categories"][0].update(id=2**70), "field 'id'"),
     "id missing": (lambda d: d["categories"][0].pop("id"), "field 'id' = None"),
     "duplicate id": (lambda d: d["categories"][1].update(id=1), "duplicate category id"),
     "name missing": (lambda d: d["categories"][0].pop("name"), "field 'name' = None"),
@@ -208,9 +249,14 @@ BAD_IMAGES = {
     "width a string": (_set_img(0, width="40"), P.IMAGE_SIZE, "image id 1", "width, height", "['40', 30]"),
     "width a float": (_set_img(0, width=40.0), P.IMAGE_SIZE, "image id 1", "width, height", "[40.0, 30]"),
     "width a bool": (_set_img(0, width=True), P.IMAGE_SIZE, "image id 1", "width, height", "[True, 30]"),
-    "side too long": (_set_img(0, width=2 ** 17), P.IMAGE_SIZE, "image id 1", "width, height", "[131072, 30]"),
-    "too many pixels": (_set_img(0, width=30000, height=30000), P.IMAGE_SIZE, "image id 1", "width, height",
-                        "[30000, 30000]"),
+    "side too long": (_set_img(0, width=2**17), P.IMAGE_SIZE, "image id 1", "width, height", "[131072, 30]"),
+    "too many pixels": (
+        _set_img(0, width=30000, height=30000),
+        P.IMAGE_SIZE,
+        "image id 1",
+        "width, height",
+        "[30000, 30000]",
+    ),
     "file_name missing": (_del_img(0, "file_name"), P.IMAGE_FILE_NAME, "image id 1", "file_name", "None"),
     "file_name empty": (_set_img(0, file_name=""), P.IMAGE_FILE_NAME, "image id 1", "file_name", "''"),
     "file_name a number": (_set_img(0, file_name=7), P.IMAGE_FILE_NAME, "image id 1", "file_name", "7"),
@@ -261,6 +307,7 @@ def test_duplicate_image_ids_drop_every_entry_and_their_annotations(caplog):
 def _annotation_not_a_dict(value):
     def edit(data):
         data["annotations"][1] = value
+
     return edit
 
 
@@ -314,7 +361,7 @@ BAD_ANNOTATIONS = {
     "bbox bools": (_set_ann(10, bbox=[2, 3, True, True]), P.BBOX_NOT_NUMBERS, 10, "bbox", "True"),
     "bbox nan": (_set_ann(10, bbox=[NAN, 3, 10, 5]), P.BBOX_NON_FINITE, 10, "bbox", "nan"),
     "bbox -inf": (_set_ann(10, bbox=[2, 3, 10, -INF]), P.BBOX_NON_FINITE, 10, "bbox", "-inf"),
-    "bbox huge int": (_set_ann(10, bbox=[2, 3, 10 ** 400, 5]), P.BBOX_NON_FINITE, 10, "bbox", "[2, 3,"),
+    "bbox huge int": (_set_ann(10, bbox=[2, 3, 10**400, 5]), P.BBOX_NON_FINITE, 10, "bbox", "[2, 3,"),
     "bbox 1e308": (_set_ann(10, bbox=[-1e308, 3, 1e308, 5]), P.BBOX_FAR, 10, "bbox", "1e+308"),
     "bbox zero width": (_set_ann(10, bbox=[2, 3, 0, 5]), P.BBOX_EMPTY, 10, "bbox", "[2, 3, 0, 5]"),
     "bbox negative zero": (_set_ann(10, bbox=[2, 3, 10, -0.0]), P.BBOX_EMPTY, 10, "bbox", "-0.0"),
@@ -329,10 +376,14 @@ BAD_ANNOTATIONS = {
     "polygon null": (_polygon(2, 3, None, 3, 12, 8), P.SEGM_NON_FINITE, 10, "segmentation[0]", "None"),
     "polygon string": (_polygon(2, 3, "12", 3, 12, 8), P.SEGM_NON_FINITE, 10, "segmentation[0]", "'12'"),
     "polygon nested": (_polygon([2, 3], [12, 3], [12, 8]), P.SEGM_FEW_POINTS, 10, "segmentation[0]", "[[2, 3]"),
-    "polygon of pairs": (_polygon([2, 3], [12, 3], [12, 8], [2, 8], [1, 1], [2, 2]), P.SEGM_NON_FINITE, 10,
-                         "segmentation[0]", "[[2, 3]"),
-    "polygon bools": (_polygon(True, False, True, True, False, True), P.SEGM_NON_FINITE, 10, "segmentation[0]",
-                      "True"),
+    "polygon of pairs": (
+        _polygon([2, 3], [12, 3], [12, 8], [2, 8], [1, 1], [2, 2]),
+        P.SEGM_NON_FINITE,
+        10,
+        "segmentation[0]",
+        "[[2, 3]",
+    ),
+    "polygon bools": (_polygon(True, False, True, True, False, True), P.SEGM_NON_FINITE, 10, "segmentation[0]", "True"),
     "polygon a dict": (_set_ann(10, segmentation=[{"x": 1}]), P.SEGM_NON_FINITE, 10, "segmentation[0]", "{'x': 1}"),
     "polygon 1e9": (_polygon(2, 3, 12, 3, 12, 1e9), P.SEGM_FAR, 10, "segmentation[0]", "1000000000.0"),
     "polygon just too far": (_polygon(2, 3, 12, 3, 81, 8), P.SEGM_FAR, 10, "segmentation[0]", "81"),
@@ -340,33 +391,87 @@ BAD_ANNOTATIONS = {
     "segmentation missing": (_del_ann(10, "segmentation"), P.SEGM_EMPTY, 10, "segmentation", "None"),
     "segmentation empty": (_set_ann(10, segmentation=[]), P.SEGM_EMPTY, 10, "segmentation", "[]"),
     "segmentation a number": (_set_ann(10, segmentation=5), P.SEGM_UNKNOWN, 10, "segmentation", "5"),
-    "rle garbage": (_set_ann(10, segmentation={"size": [30, 40], "counts": "garbage"}), P.SEGM_BAD_RLE, 10,
-                    "segmentation", "garbage"),
-    "rle bad characters": (_set_ann(10, segmentation={"size": [30, 40], "counts": "0 1"}), P.SEGM_BAD_RLE, 10,
-                           "segmentation", "'0 1'"),
-    "rle unterminated": (_set_ann(10, segmentation={"size": [30, 40], "counts": "P"}), P.SEGM_BAD_RLE, 10,
-                         "segmentation", "'P'"),
-    "rle short sum": (_set_ann(10, segmentation={"size": [30, 40], "counts": [100, 20]}), P.SEGM_BAD_RLE, 10,
-                      "segmentation", "[100, 20]"),
-    "rle negative run": (_set_ann(10, segmentation={"size": [30, 40], "counts": [1300, -100]}), P.SEGM_BAD_RLE,
-                         10, "segmentation", "-100"),
-    "rle float runs": (_set_ann(10, segmentation={"size": [30, 40], "counts": [600.0, 600]}), P.SEGM_BAD_RLE,
-                       10, "segmentation", "600.0"),
-    "rle size swapped": (_set_ann(10, segmentation=_rle(40, 30, (2, 3, 10, 5))), P.SEGM_BAD_RLE, 10,
-                         "segmentation", "[40, 30]"),
-    "rle size missing": (_set_ann(10, segmentation={"counts": [1200]}), P.SEGM_BAD_RLE, 10, "segmentation",
-                         "{'counts'"),
-    "rle counts null": (_set_ann(10, segmentation={"size": [30, 40], "counts": None}), P.SEGM_BAD_RLE, 10,
-                        "segmentation", "None"),
-    "rle empty mask": (_set_ann(10, segmentation={"size": [30, 40], "counts": [1200]}), P.SEGM_EMPTY_RLE, 10,
-                       "segmentation", "[1200]"),
+    "rle garbage": (
+        _set_ann(10, segmentation={"size": [30, 40], "counts": "garbage"}),
+        P.SEGM_BAD_RLE,
+        10,
+        "segmentation",
+        "garbage",
+    ),
+    "rle bad characters": (
+        _set_ann(10, segmentation={"size": [30, 40], "counts": "0 1"}),
+        P.SEGM_BAD_RLE,
+        10,
+        "segmentation",
+        "'0 1'",
+    ),
+    "rle unterminated": (
+        _set_ann(10, segmentation={"size": [30, 40], "counts": "P"}),
+        P.SEGM_BAD_RLE,
+        10,
+        "segmentation",
+        "'P'",
+    ),
+    "rle short sum": (
+        _set_ann(10, segmentation={"size": [30, 40], "counts": [100, 20]}),
+        P.SEGM_BAD_RLE,
+        10,
+        "segmentation",
+        "[100, 20]",
+    ),
+    "rle negative run": (
+        _set_ann(10, segmentation={"size": [30, 40], "counts": [1300, -100]}),
+        P.SEGM_BAD_RLE,
+        10,
+        "segmentation",
+        "-100",
+    ),
+    "rle float runs": (
+        _set_ann(10, segmentation={"size": [30, 40], "counts": [600.0, 600]}),
+        P.SEGM_BAD_RLE,
+        10,
+        "segmentation",
+        "600.0",
+    ),
+    "rle size swapped": (
+        _set_ann(10, segmentation=_rle(40, 30, (2, 3, 10, 5))),
+        P.SEGM_BAD_RLE,
+        10,
+        "segmentation",
+        "[40, 30]",
+    ),
+    "rle size missing": (
+        _set_ann(10, segmentation={"counts": [1200]}),
+        P.SEGM_BAD_RLE,
+        10,
+        "segmentation",
+        "{'counts'",
+    ),
+    "rle counts null": (
+        _set_ann(10, segmentation={"size": [30, 40], "counts": None}),
+        P.SEGM_BAD_RLE,
+        10,
+        "segmentation",
+        "None",
+    ),
+    "rle empty mask": (
+        _set_ann(10, segmentation={"size": [30, 40], "counts": [1200]}),
+        P.SEGM_EMPTY_RLE,
+        10,
+        "segmentation",
+        "[1200]",
+    ),
     "keypoints short": (_set_ann(10, keypoints=[1, 1, 2] * 16), P.KP_LENGTH, 10, "keypoints", "(48 values)"),
     "keypoints a string": (_set_ann(10, keypoints="1 1 2"), P.KP_LENGTH, 10, "keypoints", "'1 1 2'"),
-    "keypoints nan": (_set_ann(10, keypoints=[1, 1, 2] * 16 + [NAN, 1, 2]), P.KP_NON_FINITE, 10, "keypoints",
-                      "value 48 is nan"),
+    "keypoints nan": (
+        _set_ann(10, keypoints=[1, 1, 2] * 16 + [NAN, 1, 2]),
+        P.KP_NON_FINITE,
+        10,
+        "keypoints",
+        "value 48 is nan",
+    ),
     "keypoints strings": (_set_ann(10, keypoints=["1", 1, 2] * 17), P.KP_NON_FINITE, 10, "keypoints", "'1'"),
-    "keypoints far": (_set_ann(10, keypoints=[1, 1, 2] * 16 + [1e6, 1, 2]), P.KP_FAR, 10, "keypoints",
-                      "(51 values)"),
+    "keypoints far": (_set_ann(10, keypoints=[1, 1, 2] * 16 + [1e6, 1, 2]), P.KP_FAR, 10, "keypoints", "(51 values)"),
 }
 
 
@@ -457,8 +562,9 @@ def test_the_first_problem_in_file_order_raises():
 
 def test_many_problems_give_one_warning_with_five_examples(caplog):
     data = _base()
-    data["annotations"] += [{"id": 1000 + k, "image_id": 1, "category_id": 1, "bbox": [1, 1, NAN, 2]}
-                            for k in range(5000)]
+    data["annotations"] += [
+        {"id": 1000 + k, "image_id": 1, "category_id": 1, "bbox": [1, 1, NAN, 2]} for k in range(5000)
+    ]
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         v = _validate(data)
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -569,7 +675,7 @@ def test_rle_strings_decode_like_pycocotools():
         mask = (rng.rand(h, w) < rng.rand()).astype(np.uint8)
         if t % 2:
             mask[:] = 0
-            mask[rng.randint(h):, rng.randint(w):] = 1
+            mask[rng.randint(h) :, rng.randint(w) :] = 1
         rle = mask_utils.encode(np.asfortranarray(mask))
         runs, why = decode_counts_string(rle["counts"].decode("ascii"))
         assert runs is not None and runs.sum() == h * w, why
@@ -583,7 +689,7 @@ def test_random_rle_strings_that_pass_decode_safely_in_pycocotools():
     rng = np.random.RandomState(1)
     alphabet = np.array([chr(48 + k) for k in range(64)])
     passed = refused = 0
-    for t in range(3000):
+    for _ in range(3000):
         text = "".join(rng.choice(alphabet, rng.randint(1, 9)))
         runs, _ = decode_counts_string(text)
         total = int(runs.sum()) if runs is not None else 0

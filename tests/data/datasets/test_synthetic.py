@@ -1,6 +1,7 @@
 """The embedded synthetic datasets (maskrcnn_benchmark.data.datasets.synthetic): determinism, COCO
 validity, segmentations that match the painted pixels, keypoints, atomic writing and the
 generate-on-first-use entry point (also from two processes at once)."""
+
 import filecmp
 import json
 import multiprocessing
@@ -13,10 +14,11 @@ from pycocotools.coco import COCO
 
 from maskrcnn_benchmark.data.datasets.synthetic import (
     SYNTHETIC_DATASETS,
+    catalog,
     ensure_synthetic_dataset,
     generate_synthetic_dataset,
+    writer,
 )
-from maskrcnn_benchmark.data.datasets.synthetic import catalog, writer
 from maskrcnn_benchmark.data.datasets.synthetic.masks import decode_segmentation, mask_to_polygons
 from maskrcnn_benchmark.data.datasets.synthetic.persons import KEYPOINT_NAMES, SKELETON
 
@@ -98,11 +100,29 @@ def test_categories():
     assert len(ids) == 4 and ids != list(range(1, 5)) and len(set(c["name"] for c in shapes)) == 4
     (person,) = writer.KINDS["persons"][1]
     assert person["id"] == 1 and person["name"] == "person"
-    assert person["keypoints"] == [
-        "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-        "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-        "left_knee", "right_knee", "left_ankle", "right_ankle",
-    ] == KEYPOINT_NAMES
+    assert (
+        person["keypoints"]
+        == [
+            "nose",
+            "left_eye",
+            "right_eye",
+            "left_ear",
+            "right_ear",
+            "left_shoulder",
+            "right_shoulder",
+            "left_elbow",
+            "right_elbow",
+            "left_wrist",
+            "right_wrist",
+            "left_hip",
+            "right_hip",
+            "left_knee",
+            "right_knee",
+            "left_ankle",
+            "right_ankle",
+        ]
+        == KEYPOINT_NAMES
+    )
     assert len(SKELETON) == 19 and all(1 <= i <= 17 for edge in SKELETON for i in edge)
 
 
@@ -155,7 +175,7 @@ def test_keypoints():
     left = [i for i, n in enumerate(KEYPOINT_NAMES) if n.startswith("left_")]
     right = [KEYPOINT_NAMES.index(KEYPOINT_NAMES[i].replace("left_", "right_")) for i in left]
     counts = {0: 0, 1: 0, 2: 0}
-    for image, scene, anns in _rendered("persons", 25):
+    for image, _scene, anns in _rendered("persons", 25):
         h, w = image.shape[:2]
         for ann in anns:
             kps = np.asarray(ann["keypoints"], dtype=float).reshape(17, 3)

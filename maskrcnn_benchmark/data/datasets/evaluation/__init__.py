@@ -5,6 +5,7 @@ Dispatch is by class name (walking the class hierarchy, so subclasses of COCODat
 as COCO) rather than isinstance, so that importing this package does not import the datasets
 (and their optional dependencies).
 """
+
 from typing import Any, Callable, Dict, Optional, Sequence
 
 

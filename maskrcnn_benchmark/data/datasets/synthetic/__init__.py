@@ -13,6 +13,7 @@ exactly (pycocotools decodes them to precisely what was painted).
 
 Command line: tools/make_synthetic_dataset.py.
 """
+
 from .catalog import SYNTHETIC_DATASETS, ensure_synthetic_dataset
 from .writer import generate_synthetic_dataset
 

@@ -4,6 +4,7 @@ A smooth random colour field, plus one of a few textures (stripes, a checkerboar
 none), fine grain and some thin clutter lines and arcs. None of it is annotated; it is there so that
 a detector has to learn the objects' forms rather than "anything that is not flat".
 """
+
 import cv2
 import numpy as np
 
@@ -54,6 +55,15 @@ def textured_background(rng: np.random.Generator, height: int, width: int) -> np
         else:
             axes = (int(rng.integers(10, width // 2)), int(rng.integers(10, height // 2)))
             start = float(rng.uniform(0, 360))
-            cv2.ellipse(image, (x0, y0), axes, float(rng.uniform(0, 180)), start, start + float(rng.uniform(40, 200)),
-                        colour, thickness, cv2.LINE_AA)
+            cv2.ellipse(
+                image,
+                (x0, y0),
+                axes,
+                float(rng.uniform(0, 180)),
+                start,
+                start + float(rng.uniform(40, 200)),
+                colour,
+                thickness,
+                cv2.LINE_AA,
+            )
     return np.clip(image, 0.0, 255.0)

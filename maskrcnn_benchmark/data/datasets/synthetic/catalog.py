@@ -3,6 +3,7 @@
 Their names and file layout are defined once, in maskrcnn_benchmark/config/paths_catalog.py
 (SYNTHETIC_DATASETS: catalog name -> (kind, split); synthetic_folder, synthetic_split_files).
 """
+
 import fcntl
 import logging
 import os

@@ -12,6 +12,7 @@ Every object is drawn from exactly the pixels that `rasterize` returns, which is
 decodes its polygons to; `mask_to_polygons` turns an arbitrary mask (the visible part of an occluded
 object) into polygons that decode back to the very same pixels (holes included).
 """
+
 from typing import List, Sequence, Tuple
 
 import cv2
@@ -116,4 +117,3 @@ def mask_to_polygons(mask: np.ndarray) -> List[List[float]]:
         polygon = _bridge(outer, [h for h in holes if len(h) >= 3]) if holes else outer
         polygons.append(polygon.astype(np.float64).reshape(-1).tolist())
     return polygons
-

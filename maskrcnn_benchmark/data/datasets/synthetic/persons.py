@@ -13,6 +13,7 @@ the image (then x = y = 0). Every keypoint lies at least ~0.75 px inside its own
 discs of radius >= 1 px, face points well inside a head of radius >= 3 px), so an uncovered
 keypoint's pixel is always one of the figure's visible pixels.
 """
+
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -24,14 +25,45 @@ from .shapes import CATEGORIES as SHAPE_CATEGORIES
 from .shapes import random_shape
 
 KEYPOINT_NAMES = [
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
 ]
 # COCO's person skeleton: 19 edges between 1-based keypoint indices.
 SKELETON = [
-    [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9],
-    [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
+    [16, 14],
+    [14, 12],
+    [17, 15],
+    [15, 13],
+    [12, 13],
+    [6, 12],
+    [7, 13],
+    [6, 7],
+    [6, 8],
+    [7, 9],
+    [8, 10],
+    [9, 11],
+    [2, 3],
+    [1, 2],
+    [1, 3],
+    [2, 4],
+    [3, 5],
+    [4, 6],
+    [5, 7],
 ]
 CATEGORIES: List[Dict[str, object]] = [
     {"id": 1, "name": "person", "supercategory": "person", "keypoints": KEYPOINT_NAMES, "skeleton": SKELETON},
@@ -62,7 +94,8 @@ def _pose(rng: np.random.Generator) -> Dict[str, np.ndarray]:
     """Joint positions in torso units for a random pose (names as KEYPOINT_NAMES, body joints)."""
     joints = {"neck": np.array([0.0, -0.05]), "pelvis": np.array([0.0, HIP[1]])}
     for side, sign in (("left", 1.0), ("right", -1.0)):
-        def towards(angle: float) -> np.ndarray:
+
+        def towards(angle: float, sign: float = sign) -> np.ndarray:
             # angle 0 points straight down, positive angles point away from the body's midline
             return np.array([sign * np.sin(angle), np.cos(angle)])
 
@@ -75,12 +108,18 @@ def _pose(rng: np.random.Generator) -> Dict[str, np.ndarray]:
         knee = hip + THIGH * towards(thigh)
         shin = thigh + np.radians(rng.uniform(-35.0, 35.0))
         ankle = knee + SHIN * towards(shin)
-        joints.update({
-            f"{side}_shoulder": shoulder, f"{side}_elbow": elbow, f"{side}_wrist": wrist,
-            f"{side}_hip": hip, f"{side}_knee": knee, f"{side}_ankle": ankle,
-            # the foot points outwards, roughly perpendicular to the shin
-            f"{side}_toe": ankle + FOOT * towards(shin + np.pi / 2 * 0.8),
-        })
+        joints.update(
+            {
+                f"{side}_shoulder": shoulder,
+                f"{side}_elbow": elbow,
+                f"{side}_wrist": wrist,
+                f"{side}_hip": hip,
+                f"{side}_knee": knee,
+                f"{side}_ankle": ankle,
+                # the foot points outwards, roughly perpendicular to the shin
+                f"{side}_toe": ankle + FOOT * towards(shin + np.pi / 2 * 0.8),
+            }
+        )
     head = np.array(HEAD_CENTER)
     yaw = rng.uniform(-0.25, 0.25) * HEAD_RADIUS  # the face turns a little: eyes and nose shift
     joints["head"] = head
@@ -116,9 +155,13 @@ def random_person(rng: np.random.Generator, height: int, width: int) -> Layer:
     parts = [snap(_disc(j["head"], head_radius, 32)), snap(_bar(j["neck"], j["pelvis"], torso_half))]
     segments = [("left_shoulder", "right_shoulder"), ("left_hip", "right_hip")]
     for side in ("left", "right"):
-        segments += [(f"{side}_shoulder", f"{side}_elbow"), (f"{side}_elbow", f"{side}_wrist"),
-                     (f"{side}_hip", f"{side}_knee"), (f"{side}_knee", f"{side}_ankle"),
-                     (f"{side}_ankle", f"{side}_toe")]
+        segments += [
+            (f"{side}_shoulder", f"{side}_elbow"),
+            (f"{side}_elbow", f"{side}_wrist"),
+            (f"{side}_hip", f"{side}_knee"),
+            (f"{side}_knee", f"{side}_ankle"),
+            (f"{side}_ankle", f"{side}_toe"),
+        ]
     parts += [snap(_bar(j[a], j[b], half)) for a, b in segments]
     for side in ("left", "right"):  # round joints
         for joint in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"):

@@ -11,6 +11,7 @@ visible part of layer k is exactly `layer_map == k`, which is what the annotatio
 than `min_visible` of its full (unclipped, unoccluded) area visible: that keeps heavy occlusion
 and truncation, which would make objects unrecognisable, out of the data.
 """
+
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 

@@ -9,6 +9,7 @@ Sizes are circumscribed diameters in pixels: 20% small ones (12..30 px), the oth
 stretch (aspect 0.8..1.25) and a random colour; objects overlap, but every annotated one keeps at
 least half of its area visible (see scene.Scene.try_add).
 """
+
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -47,8 +48,20 @@ def unit_outline(name: str) -> np.ndarray:
         return np.stack([r * np.cos(t), r * np.sin(t)], axis=1)
     if name == "cross":  # a plus sign with arms 0.3 wide
         w = 0.15
-        pts = [(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w),
-               (w, 1), (-w, 1), (-w, w), (-1, w), (-1, -w), (-w, -w)]
+        pts = [
+            (-w, -1),
+            (w, -1),
+            (w, -w),
+            (1, -w),
+            (1, w),
+            (w, w),
+            (w, 1),
+            (-w, 1),
+            (-w, w),
+            (-1, w),
+            (-1, -w),
+            (-w, -w),
+        ]
         return np.asarray(pts, dtype=np.float64)
     raise ValueError(f"unknown shape {name!r}")
 

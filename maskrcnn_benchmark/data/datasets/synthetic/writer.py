@@ -10,6 +10,7 @@ i) (names turned into integers with CRC-32, which unlike Python's hash() is not 
 process), so splits are independent streams (val is held out from train) and the same arguments
 give byte-identical files (with the same numpy / OpenCV / pycocotools versions).
 """
+
 import json
 import os
 import shutil
@@ -33,9 +34,11 @@ DEFAULT_SPLITS: Dict[str, Dict[str, int]] = {
     "persons": {"train": 1000, "val": 200},
 }
 JPEG_PARAMS = [
-    cv2.IMWRITE_JPEG_QUALITY, 95,
+    cv2.IMWRITE_JPEG_QUALITY,
+    95,
     # Full-resolution colour: small objects are told apart from the background by colour.
-    cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+    cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+    cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
 ]
 
 
@@ -85,7 +88,11 @@ def _write_split(root: str, kind: str, split: str, count: int, seed: int, image_
         "info": {
             "description": f"Synthetic {kind} dataset, {split} split",
             "generator": "maskrcnn_benchmark.data.datasets.synthetic",
-            "kind": kind, "split": split, "seed": seed, "image_size": [height, width], "version": 1,
+            "kind": kind,
+            "split": split,
+            "seed": seed,
+            "image_size": [height, width],
+            "version": 1,
         },
         "licenses": [],
         "images": images,

@@ -5,6 +5,7 @@ The ground truth is a small COCO json written into tmp_path: 4 images of differe
 without annotations), 3 categories with non-contiguous json ids (1, 3, 7), small/medium/large
 objects, a crowd region, and person keypoints.
 """
+
 import json
 import logging
 import os
@@ -39,8 +40,24 @@ ORDER = [42, 7, 100, 5]  # dataset index -> image id
 
 def _octagon(x, y, w, h):
     c = min(w, h) / 4.0
-    return [x + c, y, x + w - c, y, x + w, y + c, x + w, y + h - c,
-            x + w - c, y + h, x + c, y + h, x, y + h - c, x, y + c]
+    return [
+        x + c,
+        y,
+        x + w - c,
+        y,
+        x + w,
+        y + c,
+        x + w,
+        y + h - c,
+        x + w - c,
+        y + h,
+        x + c,
+        y + h,
+        x,
+        y + h - c,
+        x,
+        y + c,
+    ]
 
 
 def _keypoints(rng, x, y, w, h):
@@ -70,9 +87,16 @@ def _write_gt(path):
         width, height = sizes[img]
         poly = _octagon(x, y, w, h)
         rle = mask_util.merge(mask_util.frPyObjects([poly], height, width))
-        ann = {"id": 10 + k, "image_id": img, "category_id": cat, "segmentation": [poly],
-               "area": float(mask_util.area(rle)), "bbox": [x, y, w, h], "iscrowd": 0,
-               "num_keypoints": 0}
+        ann = {
+            "id": 10 + k,
+            "image_id": img,
+            "category_id": cat,
+            "segmentation": [poly],
+            "area": float(mask_util.area(rle)),
+            "bbox": [x, y, w, h],
+            "iscrowd": 0,
+            "num_keypoints": 0,
+        }
         if cat == PERSON:
             ann["keypoints"] = _keypoints(rng, x, y, w, h)
             ann["num_keypoints"] = sum(1 for v in ann["keypoints"][2::3] if v > 0)
@@ -80,15 +104,29 @@ def _write_gt(path):
     crowd = np.zeros((200, 200), dtype=np.uint8, order="F")
     crowd[100:190, 100:190] = 1
     crowd_rle = mask_util.encode(crowd)
-    anns.append({"id": 99, "image_id": 100, "category_id": CAR, "iscrowd": 1, "num_keypoints": 0,
-                 "segmentation": {"size": [200, 200], "counts": crowd_rle["counts"].decode()},
-                 "area": float(mask_util.area(crowd_rle)), "bbox": [100, 100, 90, 90]})
+    anns.append(
+        {
+            "id": 99,
+            "image_id": 100,
+            "category_id": CAR,
+            "iscrowd": 1,
+            "num_keypoints": 0,
+            "segmentation": {"size": [200, 200], "counts": crowd_rle["counts"].decode()},
+            "area": float(mask_util.area(crowd_rle)),
+            "bbox": [100, 100, 90, 90],
+        }
+    )
     gt = {
         "images": [{"id": i, "width": w, "height": h, "file_name": "{}.jpg".format(i)} for i, w, h in IMAGES],
         "annotations": anns,
         "categories": [
-            {"id": PERSON, "name": "person", "supercategory": "person",
-             "keypoints": PersonKeypoints.NAMES, "skeleton": []},
+            {
+                "id": PERSON,
+                "name": "person",
+                "supercategory": "person",
+                "keypoints": PersonKeypoints.NAMES,
+                "skeleton": [],
+            },
             {"id": CAR, "name": "car", "supercategory": "vehicle"},
             {"id": DOG, "name": "dog", "supercategory": "animal"},
         ],
@@ -129,7 +167,7 @@ def dataset(gt_file):
 def _unpasted(full_mask, box, m=28):
     """An M x M probability mask of the box's (inclusive xyxy) crop, like the mask head's."""
     x1, y1, x2, y2 = (int(v) for v in box)
-    crop = full_mask[y1:y2 + 1, x1:x2 + 1].float()[None, None]
+    crop = full_mask[y1 : y2 + 1, x1 : x2 + 1].float()[None, None]
     return F.interpolate(crop, size=(m, m), mode="bilinear", align_corners=False)[0]
 
 
@@ -142,18 +180,30 @@ def gt_predictions(dataset, masks="pasted", person_only=False):
         w, h = info["width"], info["height"]
         anns = dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=dataset.id_to_img_map[idx]))
         anns = [a for a in anns if not a["iscrowd"] and (a["category_id"] == PERSON or not person_only)]
-        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2] - 1,
-                               a["bbox"][1] + a["bbox"][3] - 1] for a in anns], dtype=torch.float32).reshape(-1, 4)
+        boxes = torch.tensor(
+            [
+                [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2] - 1, a["bbox"][1] + a["bbox"][3] - 1]
+                for a in anns
+            ],
+            dtype=torch.float32,
+        ).reshape(-1, 4)
         pred = BoxList(boxes, (w, h), mode="xyxy")
         pred.add_field("scores", torch.ones(len(anns)))
-        pred.add_field("labels", torch.tensor(
-            [dataset.json_category_id_to_contiguous_id[a["category_id"]] for a in anns], dtype=torch.int64))
+        pred.add_field(
+            "labels",
+            torch.tensor(
+                [dataset.json_category_id_to_contiguous_id[a["category_id"]] for a in anns], dtype=torch.int64
+            ),
+        )
         full = [torch.from_numpy(dataset.coco.annToMask(a)) for a in anns]
         if masks == "pasted":
-            pred.add_field("mask", torch.stack(full)[:, None].bool() if full else torch.zeros(0, 1, h, w, dtype=torch.bool))
+            pasted = torch.stack(full)[:, None].bool() if full else torch.zeros(0, 1, h, w, dtype=torch.bool)
+            pred.add_field("mask", pasted)
         elif masks == "unpasted":
-            pred.add_field("mask", torch.stack([_unpasted(m, b) for m, b in zip(full, boxes)])
-                           if full else torch.zeros(0, 1, 28, 28))
+            pred.add_field(
+                "mask",
+                torch.stack([_unpasted(m, b) for m, b in zip(full, boxes)]) if full else torch.zeros(0, 1, 28, 28),
+            )
         kps = [a.get("keypoints", [0.0] * 51) for a in anns]
         pred.add_field("keypoints", PersonKeypoints(torch.tensor(kps, dtype=torch.float32).reshape(-1, 17, 3), (w, h)))
         preds.append(pred)
@@ -173,8 +223,14 @@ def _plain_cocoeval(gt_file, res_file, iou_type):
 def test_gt_as_predictions_gives_perfect_bbox_and_segm(dataset, tmp_path):
     out = str(tmp_path)
     results, coco_results = do_coco_evaluation(
-        dataset, gt_predictions(dataset), box_only=False, output_folder=out,
-        iou_types=("bbox", "segm"), expected_results=(), expected_results_sigma_tol=4)
+        dataset,
+        gt_predictions(dataset),
+        box_only=False,
+        output_folder=out,
+        iou_types=("bbox", "segm"),
+        expected_results=(),
+        expected_results_sigma_tol=4,
+    )
     assert isinstance(results, COCOResults)
     for task in ("bbox", "segm"):
         assert list(results.results[task]) == COCOResults.METRICS[task]
@@ -191,7 +247,8 @@ def test_gt_as_predictions_gives_perfect_bbox_and_segm(dataset, tmp_path):
 
 def test_gt_keypoints_give_perfect_keypoint_ap(dataset, tmp_path):
     results, coco_results = do_coco_evaluation(
-        dataset, gt_predictions(dataset, person_only=True), False, str(tmp_path), ("keypoints",), (), 4)
+        dataset, gt_predictions(dataset, person_only=True), False, str(tmp_path), ("keypoints",), (), 4
+    )
     assert list(results.results["keypoints"]) == ["AP", "AP50", "AP75", "APm", "APl"]
     for metric, value in results.results["keypoints"].items():
         assert value == pytest.approx(1.0), (metric, value)
@@ -201,8 +258,7 @@ def test_gt_keypoints_give_perfect_keypoint_ap(dataset, tmp_path):
 
 
 def test_unpasted_masks_are_pasted_with_masker(dataset):
-    results, _ = do_coco_evaluation(
-        dataset, gt_predictions(dataset, masks="unpasted"), False, None, ("segm",), (), 4)
+    results, _ = do_coco_evaluation(dataset, gt_predictions(dataset, masks="unpasted"), False, None, ("segm",), (), 4)
     segm = results.results["segm"]
     # 28x28 masks lose detail (small objects most), but every object still matches at IoU 0.5.
     assert segm["AP50"] == pytest.approx(1.0)
@@ -252,12 +308,18 @@ def _jittered_predictions(dataset, seed=0):
         nfp = 3
         x1 = torch.from_numpy(rng.uniform(0, w / 2, nfp)).float()
         y1 = torch.from_numpy(rng.uniform(0, h / 2, nfp)).float()
-        fp = torch.stack([x1, y1, x1 + torch.from_numpy(rng.uniform(5, w / 2, nfp)).float(),
-                          y1 + torch.from_numpy(rng.uniform(5, h / 2, nfp)).float()], dim=1)
+        fp = torch.stack(
+            [
+                x1,
+                y1,
+                x1 + torch.from_numpy(rng.uniform(5, w / 2, nfp)).float(),
+                y1 + torch.from_numpy(rng.uniform(5, h / 2, nfp)).float(),
+            ],
+            dim=1,
+        )
         out = BoxList(torch.cat([boxes, fp]), (w, h))
         out.add_field("scores", torch.from_numpy(rng.rand(n + nfp)).float())
-        out.add_field("labels", torch.cat([pred.get_field("labels"),
-                                           torch.from_numpy(rng.randint(1, 4, nfp)).long()]))
+        out.add_field("labels", torch.cat([pred.get_field("labels"), torch.from_numpy(rng.randint(1, 4, nfp)).long()]))
         masks = pred.get_field("mask")
         shifted = torch.roll(masks, shifts=(int(rng.randint(-3, 4)), int(rng.randint(-3, 4))), dims=(2, 3))
         fp_masks = torch.zeros(nfp, 1, h, w, dtype=torch.bool)
@@ -280,8 +342,9 @@ def test_bbox_json_holds_legacy_xywh_json_ids_and_scores(dataset, tmp_path):
     expected = []
     json_ids = {1: PERSON, 2: CAR, 3: DOG}
     for idx, pred in enumerate(preds):
-        for (x1, y1, x2, y2), s, lab in zip(pred.bbox.tolist(), pred.get_field("scores").tolist(),
-                                            pred.get_field("labels").tolist()):
+        for (x1, y1, x2, y2), s, lab in zip(
+            pred.bbox.tolist(), pred.get_field("scores").tolist(), pred.get_field("labels").tolist()
+        ):
             expected.append((ORDER[idx], json_ids[lab], [x1, y1, x2 - x1 + 1, y2 - y1 + 1], s))
     assert len(written) == len(expected)
     for r, (img, cat, box, score) in zip(written, expected):
@@ -349,8 +412,9 @@ def test_no_proposals_give_zero_recall(dataset):
 
 def test_box_only_evaluation_saves_box_proposals(dataset, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger=LOGGER):
-        out = do_coco_evaluation(dataset, _proposals(dataset), True, str(tmp_path), ("bbox",),
-                                 [["box_proposal", "AR@100", 1.0, 0.01]], 4)
+        out = do_coco_evaluation(
+            dataset, _proposals(dataset), True, str(tmp_path), ("bbox",), [["box_proposal", "AR@100", 1.0, 0.01]], 4
+        )
     assert out is None  # like the original: RPN-only results are logged and saved
     res = torch.load(str(tmp_path / "box_proposals.pth"), weights_only=False)
     assert list(res.results["box_proposal"]) == COCOResults.METRICS["box_proposal"]
@@ -374,8 +438,15 @@ def _empty_predictions(dataset):
 
 def test_empty_predictions_give_zero_ap(dataset, tmp_path):
     results, coco_results = do_coco_evaluation(
-        dataset, _empty_predictions(dataset), False, str(tmp_path), ("bbox", "segm", "keypoints"), (), 4,
-        per_class_ap=True)
+        dataset,
+        _empty_predictions(dataset),
+        False,
+        str(tmp_path),
+        ("bbox", "segm", "keypoints"),
+        (),
+        4,
+        per_class_ap=True,
+    )
     assert coco_results == {"bbox": [], "segm": [], "keypoints": []}
     for task in ("bbox", "segm"):
         assert all(v == 0.0 for v in results.results[task].values()), results
@@ -450,8 +521,15 @@ def test_zero_predictions_for_some_images(dataset):
 
 # ------------------------------------------------------------------------------------ dispatch
 def test_evaluate_dispatches_on_dataset_class(dataset, tmp_path):
-    results, _ = evaluate(dataset, gt_predictions(dataset), str(tmp_path), box_only=False,
-                          iou_types=("bbox",), expected_results=(), expected_results_sigma_tol=4)
+    results, _ = evaluate(
+        dataset,
+        gt_predictions(dataset),
+        str(tmp_path),
+        box_only=False,
+        iou_types=("bbox",),
+        expected_results=(),
+        expected_results_sigma_tol=4,
+    )
     assert results.results["bbox"]["AP"] == pytest.approx(1.0)
 
     class MyCOCO(COCODataset):  # subclasses are COCO too

@@ -4,6 +4,7 @@ A file with a NaN polygon, a garbage RLE, a missing segmentation, a 3-value box,
 annotation id and a broken image entry evaluates with DATASETS.ON_BAD_INPUT "skip" exactly like the
 same file with those entries removed by hand, and the evaluation log says what was dropped.
 """
+
 import copy
 import json
 import logging
@@ -26,22 +27,54 @@ def _box_polygon(x, y, w, h):
 
 
 def _good_annotations():
-    objects = [(1, 1, 4, 4, 20, 16), (2, 1, 30, 10, 25, 30), (3, 1, 5, 5, 30, 20), (4, 2, 1, 1, 12, 12),
-               (5, 3, 20, 2, 25, 20), (6, 2, 28, 20, 20, 20)]  # (id, image, x, y, w, h)
-    anns = [{"id": i, "image_id": img, "category_id": 1 + i % 2, "bbox": [x, y, w, h], "iscrowd": 0,
-             "area": float(w * h), "segmentation": _box_polygon(x, y, w, h)} for i, img, x, y, w, h in objects]
+    objects = [
+        (1, 1, 4, 4, 20, 16),
+        (2, 1, 30, 10, 25, 30),
+        (3, 1, 5, 5, 30, 20),
+        (4, 2, 1, 1, 12, 12),
+        (5, 3, 20, 2, 25, 20),
+        (6, 2, 28, 20, 20, 20),
+    ]  # (id, image, x, y, w, h)
+    anns = [
+        {
+            "id": i,
+            "image_id": img,
+            "category_id": 1 + i % 2,
+            "bbox": [x, y, w, h],
+            "iscrowd": 0,
+            "area": float(w * h),
+            "segmentation": _box_polygon(x, y, w, h),
+        }
+        for i, img, x, y, w, h in objects
+    ]
     crowd = np.zeros((40, 40), np.uint8)
     crowd[25:35, 25:35] = 1
     runs = np.diff(np.concatenate([[0], np.flatnonzero(np.diff(crowd.flatten(order="F"))) + 1, [1600]])).tolist()
-    anns.append({"id": 7, "image_id": 2, "category_id": 1, "bbox": [25, 25, 10, 10], "iscrowd": 1, "area": 100.0,
-                 "segmentation": {"size": [40, 40], "counts": runs}})
+    anns.append(
+        {
+            "id": 7,
+            "image_id": 2,
+            "category_id": 1,
+            "bbox": [25, 25, 10, 10],
+            "iscrowd": 1,
+            "area": 100.0,
+            "segmentation": {"size": [40, 40], "counts": runs},
+        }
+    )
     return anns
 
 
 def _bad_annotations():
     def ann(ann_id, img, **fields):
-        out = {"id": ann_id, "image_id": img, "category_id": 1, "bbox": [8, 20, 20, 12], "iscrowd": 0, "area": 240.0,
-               "segmentation": _box_polygon(8, 20, 20, 12)}
+        out = {
+            "id": ann_id,
+            "image_id": img,
+            "category_id": 1,
+            "bbox": [8, 20, 20, 12],
+            "iscrowd": 0,
+            "area": 240.0,
+            "segmentation": _box_polygon(8, 20, 20, 12),
+        }
         out.update(fields)
         return out
 
@@ -50,7 +83,8 @@ def _bad_annotations():
         ann(21, 1, segmentation={"size": [48, 64], "counts": "garbage counts"}),
         ann(22, 3, segmentation=None),
         ann(23, 3, bbox=[8, 20, 20]),
-        ann(24, 1), ann(24, 2, bbox=[2, 20, 10, 10], segmentation=_box_polygon(2, 20, 10, 10)),  # duplicate ids
+        ann(24, 1),
+        ann(24, 2, bbox=[2, 20, 10, 10], segmentation=_box_polygon(2, 20, 10, 10)),  # duplicate ids
         ann(25, 9),  # of the broken image entry
     ]
 
@@ -59,8 +93,7 @@ def _write(folder, anns, broken_image):
     images = [{"id": i, "file_name": f"{i}.png", "width": w, "height": h} for i, w, h in IMAGES]
     if broken_image:
         images.append({"id": 9, "file_name": "9.png", "width": 0, "height": 30})
-    data = {"images": images, "annotations": anns,
-            "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+    data = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
     folder.mkdir()
     (folder / "images").mkdir()
     (folder / "ann.json").write_text(json.dumps(data))
@@ -71,8 +104,10 @@ def _write(folder, anns, broken_image):
 def datasets(tmp_path):
     dirty = _write(tmp_path / "dirty", _good_annotations() + _bad_annotations(), broken_image=True)
     clean = _write(tmp_path / "clean", _good_annotations(), broken_image=False)
-    return (COCODataset(*dirty, remove_images_without_annotations=False),
-            COCODataset(*clean, remove_images_without_annotations=False))
+    return (
+        COCODataset(*dirty, remove_images_without_annotations=False),
+        COCODataset(*clean, remove_images_without_annotations=False),
+    )
 
 
 def _predictions(dataset):
@@ -82,8 +117,17 @@ def _predictions(dataset):
     for index in range(len(dataset)):
         info = dataset.get_img_info(index)
         w, h = info["width"], info["height"]
-        boxes = [[4, 4, 24, 20], [30, 10, 54, 40], [5, 5, 34, 24], [1, 1, 13, 13], [20, 2, 44, 21],
-                 [28, 20, 47, 39], [8, 20, 28, 32], [2, 20, 12, 30], [25, 25, 35, 35]]
+        boxes = [
+            [4, 4, 24, 20],
+            [30, 10, 54, 40],
+            [5, 5, 34, 24],
+            [1, 1, 13, 13],
+            [20, 2, 44, 21],
+            [28, 20, 47, 39],
+            [8, 20, 28, 32],
+            [2, 20, 12, 30],
+            [25, 25, 35, 35],
+        ]
         boxes = torch.tensor(boxes, dtype=torch.float32) + torch.from_numpy(rng.uniform(-2, 2, (9, 4))).float()
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w - 1)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h - 1)
@@ -93,15 +137,16 @@ def _predictions(dataset):
         pred.add_field("labels", torch.from_numpy(rng.randint(1, 3, 9)))
         masks = torch.zeros(9, 1, h, w)
         for k, (x1, y1, x2, y2) in enumerate(boxes.round().long().tolist()):
-            masks[k, 0, y1:y2 + 1, x1:x2 + 1] = 1
+            masks[k, 0, y1 : y2 + 1, x1 : x2 + 1] = 1
         pred.add_field("mask", masks)
         out.append(pred)
     return out
 
 
 def _evaluate(dataset, predictions, **kwargs):
-    return do_coco_evaluation(dataset, predictions, output_folder=None, expected_results=(),
-                              expected_results_sigma_tol=4, **kwargs)
+    return do_coco_evaluation(
+        dataset, predictions, output_folder=None, expected_results=(), expected_results_sigma_tol=4, **kwargs
+    )
 
 
 def test_evaluation_of_the_validated_file_equals_the_hand_cleaned_one(datasets, caplog):
@@ -128,10 +173,24 @@ def test_proposal_recall_of_the_validated_file_equals_the_hand_cleaned_one(datas
     predictions = _predictions(clean)
     (tmp_path / "d").mkdir()
     (tmp_path / "c").mkdir()
-    do_coco_evaluation(dirty, predictions, box_only=True, output_folder=str(tmp_path / "d"), iou_types=("bbox",),
-                       expected_results=(), expected_results_sigma_tol=4)
-    do_coco_evaluation(clean, predictions, box_only=True, output_folder=str(tmp_path / "c"), iou_types=("bbox",),
-                       expected_results=(), expected_results_sigma_tol=4)
+    do_coco_evaluation(
+        dirty,
+        predictions,
+        box_only=True,
+        output_folder=str(tmp_path / "d"),
+        iou_types=("bbox",),
+        expected_results=(),
+        expected_results_sigma_tol=4,
+    )
+    do_coco_evaluation(
+        clean,
+        predictions,
+        box_only=True,
+        output_folder=str(tmp_path / "c"),
+        iou_types=("bbox",),
+        expected_results=(),
+        expected_results_sigma_tol=4,
+    )
     dirty_ar = torch.load(str(tmp_path / "d" / "box_proposals.pth"), weights_only=False).results
     clean_ar = torch.load(str(tmp_path / "c" / "box_proposals.pth"), weights_only=False).results
     assert dirty_ar == clean_ar and clean_ar["box_proposal"]["AR@100"] > 0

@@ -1,4 +1,5 @@
 """COCO-style evaluation (pycocotools) of detection, segmentation, keypoint and proposal results."""
+
 from typing import Any, Optional, Sequence
 
 from .coco_eval import (

@@ -3,6 +3,7 @@
 `predictions[i]` is the BoxList of dataset index i, in the network's input size (see prepare.py
 for the box conventions of the written results: COCO xywh with the legacy `w = x2 - x1 + 1`).
 """
+
 import contextlib
 import copy
 import io

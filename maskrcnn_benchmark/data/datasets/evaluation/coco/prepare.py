@@ -8,6 +8,7 @@ Conventions:
 - labels are contiguous ids (1..C), mapped back with `dataset.contiguous_category_id_to_json_id`;
 - "image_id" is the COCO image id `dataset.id_to_img_map[i]`.
 """
+
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np

@@ -4,6 +4,7 @@ Box convention: proposals are BoxLists in the network's input size (any mode); t
 the original image size. COCO ground-truth boxes `[x, y, w, h]` become legacy inclusive xyxy boxes
 `x2 = x + w - 1`, and IoU uses the legacy "+1" areas (`boxlist_iou`), like the original.
 """
+
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
@@ -23,14 +24,14 @@ AREAS: Dict[str, int] = {
     "512-inf": 7,
 }
 AREA_RANGES: List[List[float]] = [
-    [0 ** 2, 1e5 ** 2],
-    [0 ** 2, 32 ** 2],
-    [32 ** 2, 96 ** 2],
-    [96 ** 2, 1e5 ** 2],
-    [96 ** 2, 128 ** 2],
-    [128 ** 2, 256 ** 2],
-    [256 ** 2, 512 ** 2],
-    [512 ** 2, 1e5 ** 2],
+    [0**2, 1e5**2],
+    [0**2, 32**2],
+    [32**2, 96**2],
+    [96**2, 1e5**2],
+    [96**2, 128**2],
+    [128**2, 256**2],
+    [256**2, 512**2],
+    [512**2, 1e5**2],
 ]
 
 

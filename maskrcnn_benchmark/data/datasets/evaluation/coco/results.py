@@ -3,6 +3,7 @@
 All values are fractions in [0, 1] as pycocotools reports them; -1 means "undefined" (pycocotools'
 convention, e.g. no ground truth in an area range) or "not computed".
 """
+
 import logging
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -40,9 +41,7 @@ class COCOResults(object):
     def __init__(self, *iou_types: str) -> None:
         unknown = [t for t in iou_types if t not in self.METRICS]
         if unknown:
-            raise ValueError(
-                "unknown COCO task(s) {}; allowed: {}".format(unknown, sorted(self.METRICS))
-            )
+            raise ValueError("unknown COCO task(s) {}; allowed: {}".format(unknown, sorted(self.METRICS)))
         self.results: "OrderedDict[str, OrderedDict[str, float]]" = OrderedDict(
             (t, OrderedDict((m, -1) for m in self.METRICS[t])) for t in iou_types
         )
@@ -93,10 +92,11 @@ def format_per_class_ap(task: str, aps: "OrderedDict[str, float]", columns: int 
     if not aps:
         return "Per-category {} AP: (no categories)".format(task)
     width = max(len("category"), max(len(n) for n in aps))
-    cells = ["{:<{w}} | {:>6}".format(n, "{:.2f}".format(100 * v) if v >= 0 else "nan", w=width)
-             for n, v in aps.items()]
+    cells = [
+        "{:<{w}} | {:>6}".format(n, "{:.2f}".format(100 * v) if v >= 0 else "nan", w=width) for n, v in aps.items()
+    ]
     header = " || ".join(["{:<{w}} | {:>6}".format("category", "AP", w=width)] * min(columns, len(cells)))
-    rows = [" || ".join(cells[i:i + columns]) for i in range(0, len(cells), columns)]
+    rows = [" || ".join(cells[i : i + columns]) for i in range(0, len(cells), columns)]
     rule = "-" * len(header)
     return "\n".join(["Per-category {} AP:".format(task), header, rule] + rows)
 
@@ -109,9 +109,7 @@ def _parse_expectation(entry: Sequence[Any]) -> Tuple[str, str, float, float]:
     elif len(entry) == 3:
         task, metric, (mean, std) = entry
     else:
-        raise ValueError(
-            "an expected result is [task, metric, mean, std], got {!r}".format(entry)
-        )
+        raise ValueError("an expected result is [task, metric, mean, std], got {!r}".format(entry))
     return str(task), str(metric), float(mean), float(std)
 
 
@@ -131,8 +129,7 @@ def check_expected_results(
         lo, hi = mean - sigma_tol * std, mean + sigma_tol * std
         ok = lo < actual < hi
         msg = (
-            "{} > {} sanity check (actual vs. expected): {:.3f} vs. mean={:.4f}, std={:.4}, "
-            "range=({:.4f}, {:.4f})"
+            "{} > {} sanity check (actual vs. expected): {:.3f} vs. mean={:.4f}, std={:.4}, range=({:.4f}, {:.4f})"
         ).format(task, metric, actual, mean, std, lo, hi)
         if ok:
             logger.info("PASS: " + msg)
