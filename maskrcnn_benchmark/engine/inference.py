@@ -7,7 +7,6 @@ resizes them to the original image sizes.
 import datetime
 import logging
 import os
-import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
@@ -16,27 +15,10 @@ from tqdm import tqdm
 from ..data.datasets.evaluation import evaluate
 from ..structures.bounding_box import BoxList
 from ..utils.comm import all_gather, get_world_size, is_main_process, synchronize, wait_for_all
+from ..utils.timer import Timer
 from .precision import autocast, resolve_autocast_dtype
 
 LOGGER_NAME = "maskrcnn_benchmark.inference"
-
-
-class _Timer:
-    """Accumulates wall-clock time over tic/toc pairs (enough for the two timings logged here)."""
-
-    def __init__(self) -> None:
-        self.total_time = 0.0
-        self.calls = 0
-        self._start = 0.0
-
-    def tic(self) -> None:
-        self._start = time.perf_counter()
-
-    def toc(self) -> float:
-        elapsed = time.perf_counter() - self._start
-        self.total_time += elapsed
-        self.calls += 1
-        return elapsed
 
 
 def _time_str(seconds: float) -> str:
@@ -67,7 +49,7 @@ def compute_on_dataset(
     data_loader: Any,
     device: Union[str, torch.device],
     bbox_aug: Optional[Callable] = None,
-    timer: Optional[_Timer] = None,
+    timer: Optional[Timer] = None,
     autocast_dtype: Union[None, str, torch.dtype] = None,
 ) -> Dict[int, BoxList]:
     """Run `model` (in eval mode, without gradients) on every batch `(ImageList, targets,
@@ -147,8 +129,8 @@ def inference(
     num_images = max(len(dataset), 1)
     logger.info("Start evaluation on {} dataset({} images).".format(dataset_name, len(dataset)))
 
-    total_timer = _Timer()
-    inference_timer = _Timer()
+    total_timer = Timer()
+    inference_timer = Timer()
     total_timer.tic()
     predictions = compute_on_dataset(
         model, data_loader, device, bbox_aug, inference_timer, autocast_dtype=autocast_dtype

@@ -22,6 +22,7 @@ from maskrcnn_benchmark.engine.inference import (
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 from maskrcnn_benchmark.structures.image_list import ImageList, to_image_list
 from maskrcnn_benchmark.structures.keypoint import PersonKeypoints
+from maskrcnn_benchmark.utils.timer import Timer
 
 LOGGER = "maskrcnn_benchmark.inference"
 IMAGES = [(11, 320, 240), (3, 90, 140), (8, 64, 64)]  # (coco id, width, height); id 8 has no objects
@@ -215,7 +216,7 @@ def test_inference_on_a_non_main_rank_returns_none(dataset, tmp_path, monkeypatc
 
 def test_compute_on_dataset_outputs_cpu_dict_and_times_model(dataset):
     model = StubModel(dataset)
-    timer = inference_module._Timer()
+    timer = Timer()
     results = compute_on_dataset(
         model, ListLoader(dataset, batch_size=1), "cpu", timer=timer, autocast_dtype="bfloat16"
     )
@@ -337,7 +338,7 @@ def test_compute_on_dataset_with_bbox_aug_passes_the_raw_images():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_compute_on_dataset_on_cuda_with_fp16_autocast(dataset):
-    timer = inference_module._Timer()
+    timer = Timer()
     results = compute_on_dataset(
         StubModel(dataset).cuda(), ListLoader(dataset), "cuda", timer=timer, autocast_dtype=torch.float16
     )
