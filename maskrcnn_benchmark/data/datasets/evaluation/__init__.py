@@ -15,9 +15,23 @@ def _coco(**kwargs: Any) -> Any:
     return coco_evaluation(**kwargs)
 
 
+def _abstract(**kwargs: Any) -> Any:
+    from .coco.coco_eval_wrapper import do_coco_evaluation
+
+    return do_coco_evaluation(**kwargs)
+
+
+def _voc(**kwargs: Any) -> Any:
+    from .voc import voc_evaluation
+
+    return voc_evaluation(**kwargs)
+
+
 # dataset class name -> evaluation function taking evaluate()'s keyword arguments.
 _EVALUATORS: Dict[str, Callable[..., Any]] = {
     "COCODataset": _coco,
+    "PascalVOCDataset": _voc,
+    "AbstractDataset": _abstract,  # a custom dataset: converted to COCO format, then COCO evaluation
 }
 
 
@@ -25,13 +39,16 @@ def evaluate(dataset: Any, predictions: Sequence[Any], output_folder: Optional[s
     """Evaluate `predictions` (list of BoxList in dataset order, network input size) on `dataset`.
 
     Arguments:
-        dataset: the dataset the predictions were computed on (COCODataset, or a subclass).
+        dataset: the dataset the predictions were computed on (COCODataset, PascalVOCDataset or a
+            subclass of either; any AbstractDataset, converted to COCO format).
         predictions: one BoxList per dataset index.
         output_folder: where result files are written (None: nowhere).
         **kwargs: passed to the dataset's evaluation, e.g. for COCO: box_only, iou_types,
-            expected_results, expected_results_sigma_tol, per_class_ap.
+            expected_results, expected_results_sigma_tol, per_class_ap; VOC: use_07_metric (others
+            are ignored).
 
-    Returns the evaluation's result (COCO: `(COCOResults, coco_results)`; None for box_only).
+    Returns the evaluation's result (COCO: `(COCOResults, coco_results)`; VOC: `{"ap": per-class
+    APs, "map": mean AP}`; None for box_only).
     Raises NotImplementedError for an unsupported dataset type.
     """
     for cls in type(dataset).__mro__:
