@@ -53,3 +53,18 @@ def order_by_group_then_score(scores: torch.Tensor, groups: torch.Tensor) -> tor
 def rank_within_sorted_groups(groups: torch.Tensor) -> torch.Tensor:
     """[M] position of each element within its run of equal values; `groups` sorted ascending."""
     return torch.arange(len(groups), device=groups.device) - torch.searchsorted(groups, groups)
+
+
+def within_detection_limit(scores: torch.Tensor, image: torch.Tensor, num_images: int, limit: int) -> torch.Tensor:
+    """[M] bool: in an image (`image` [M]) with more than `limit` detections, those scoring >= its
+    limit-th best score (ties keep a few more); every detection otherwise (and for limit <= 0)."""
+    if limit <= 0 or len(scores) == 0:
+        return torch.ones_like(scores, dtype=torch.bool)
+    order = order_by_group_then_score(scores, image)
+    sorted_scores, sorted_image = scores[order], image[order]
+    images = torch.arange(num_images, device=scores.device)
+    start = torch.searchsorted(sorted_image, images)
+    count = torch.searchsorted(sorted_image, images, right=True) - start
+    kth_best = sorted_scores[(start + limit - 1).clamp(max=len(scores) - 1)]
+    threshold = torch.where(count > limit, kth_best, float("-inf"))
+    return scores >= threshold[image]

@@ -8,7 +8,7 @@ Files are found with a glob, so a new config is covered without editing this fil
   head with NUM_CLASSES outputs, mask / keypoint heads, none for RPN-only), and switches between
   train and eval mode;
 - where the original's checkpoint layout is known (tests/assets/checkpoint_keys.txt), the
-  state_dict keys and shapes equal the original's (caffe2/, quick_schedules/ and test_time_aug/
+  state_dict keys and shapes equal the original's (caffe2/, quick_schedules/, retinanet/ and test_time_aug/
   variants are compared with the 1x config that has the same model).
 The original's configs are built on the "meta" device (no weights are allocated: the ResNet-101/152
 models take seconds to initialise on a small CPU). The CPU configs (configs/cpu/) are built with
@@ -26,6 +26,7 @@ import pytest
 import torch
 
 from maskrcnn_benchmark.config import cfg
+from maskrcnn_benchmark.engine.class_names import num_classes_of
 from maskrcnn_benchmark.modeling.backbone import build_backbone
 from maskrcnn_benchmark.modeling.detector import build_detection_model
 from maskrcnn_benchmark.modeling.rpn.rpn import build_rpn
@@ -83,6 +84,9 @@ def _reference_name(name):
         # Finetune and scratch configs of the same head build the same model.
         base = base.replace("scratch_", "").replace("_3x_gn", "_1x_gn")
         return "gn_baselines/" + base
+    elif folder == "retinanet":
+        # The quick schedule builds the same model as the 1x one.
+        return "retinanet/" + base.replace("_1x_quick.yaml", "_1x.yaml")
     elif folder not in ("", "test_time_aug"):
         return None
     return base.replace("_periodically_testing", "")
@@ -95,7 +99,7 @@ def test_backbone_and_rpn_build(name):
         backbone = build_backbone(c)
         rpn = build_rpn(c, backbone.out_channels)
     assert backbone.out_channels == c.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
-    assert hasattr(backbone, "fpn") == c.MODEL.BACKBONE.CONV_BODY.endswith("-FPN")
+    assert hasattr(backbone, "fpn") == ("-FPN" in c.MODEL.BACKBONE.CONV_BODY)  # also *-FPN-RETINANET
     assert isinstance(rpn, torch.nn.Module)
 
 
@@ -127,7 +131,7 @@ def _targets(c, size):
     polygon masks or 17 person keypoints."""
     w, h = size
     specs = [[(8, 10, 70, 80), (80, 30, 150, 110)], [(20, 16, 120, 100)]]
-    num_classes = c.MODEL.ROI_BOX_HEAD.NUM_CLASSES
+    num_classes = num_classes_of(c)
     targets = []
     for i, objects in enumerate(specs):
         boxes = torch.tensor(objects, dtype=torch.float32)
@@ -165,7 +169,12 @@ def test_config_trains_one_step(name):
     g = torch.Generator().manual_seed(0)
     images = to_image_list([torch.randn(3, h, w, generator=g) * 50 for _ in range(2)], c.DATALOADER.SIZE_DIVISIBILITY)
     losses = model(images, _targets(c, (w, h)))
-    expected = {"loss_objectness", "loss_rpn_box_reg"} if c.MODEL.RPN_ONLY else set(LOSS_KEYS)
+    if c.MODEL.RETINANET_ON:
+        expected = {"loss_retina_cls", "loss_retina_reg"}
+    elif c.MODEL.RPN_ONLY:
+        expected = {"loss_objectness", "loss_rpn_box_reg"}
+    else:
+        expected = set(LOSS_KEYS)
     if c.MODEL.MASK_ON:
         expected.add("loss_mask")
     if c.MODEL.KEYPOINT_ON:

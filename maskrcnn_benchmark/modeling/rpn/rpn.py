@@ -20,6 +20,7 @@ from ..box_coder import BoxCoder
 from .anchor_generator import AnchorGenerator, make_anchor_generator
 from .inference import RPNPostProcessor, make_rpn_postprocessor
 from .loss import RPNLossComputation, make_rpn_loss_evaluator
+from .retinanet.retinanet import build_retinanet
 
 
 class RPNHead(nn.Module):
@@ -98,7 +99,7 @@ class RPNModule(nn.Module):
 def build_rpn(cfg: CfgNode, in_channels: int) -> nn.Module:
     """RPNModule from cfg.MODEL.RPN (RetinaNet when cfg.MODEL.RETINANET_ON)."""
     if cfg.MODEL.RETINANET_ON:
-        raise NotImplementedError("RetinaNet (MODEL.RETINANET_ON) is not implemented yet")
+        return build_retinanet(cfg, in_channels)
     anchor_generator = make_anchor_generator(cfg)
     head = registry.RPN_HEADS[cfg.MODEL.RPN.RPN_HEAD](cfg, in_channels, anchor_generator.num_anchors_per_location()[0])
     box_coder = BoxCoder(weights=(1.0, 1.0, 1.0, 1.0))

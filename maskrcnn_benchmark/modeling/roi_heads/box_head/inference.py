@@ -19,7 +19,7 @@ from ....config import CfgNode
 from ....layers.nms import batched_nms
 from ....structures.bounding_box import BoxList
 from ...box_coder import BoxCoder
-from ...utils import nonzero_per_image, order_by_group_then_score
+from ...utils import nonzero_per_image, within_detection_limit
 
 
 class PostProcessor(nn.Module):
@@ -93,7 +93,7 @@ class PostProcessor(nn.Module):
         # box order: per image, the original's class-by-class concatenation.
         keep = batched_nms(cand_boxes, cand_scores, image * num_classes + labels, self.nms)
         cand_boxes, cand_scores, labels, image = cand_boxes[keep], cand_scores[keep], labels[keep], image[keep]
-        selected = self._within_detection_limit(cand_scores, image, len(boxlists))
+        selected = within_detection_limit(cand_scores, image, len(boxlists), self.detections_per_img)
         results = []
         for rows, boxlist in zip(nonzero_per_image(selected, image, len(boxlists)), boxlists):
             result = BoxList(cand_boxes[rows], boxlist.size, mode="xyxy")
@@ -101,21 +101,6 @@ class PostProcessor(nn.Module):
             result.add_field("labels", labels[rows])
             results.append(result)
         return results
-
-    def _within_detection_limit(self, scores: torch.Tensor, image: torch.Tensor, num_images: int) -> torch.Tensor:
-        """[M] bool: in an image with more than DETECTIONS_PER_IMG detections, those scoring >= its
-        DETECTIONS_PER_IMG-th best score (ties keep a few more); every detection otherwise."""
-        limit = self.detections_per_img
-        if limit <= 0 or len(scores) == 0:
-            return torch.ones_like(scores, dtype=torch.bool)
-        order = order_by_group_then_score(scores, image)
-        sorted_scores, sorted_image = scores[order], image[order]
-        images = torch.arange(num_images, device=scores.device)
-        start = torch.searchsorted(sorted_image, images)
-        count = torch.searchsorted(sorted_image, images, right=True) - start
-        kth_best = sorted_scores[(start + limit - 1).clamp(max=len(scores) - 1)]
-        threshold = torch.where(count > limit, kth_best, float("-inf"))
-        return scores >= threshold[image]
 
 
 def make_roi_box_post_processor(cfg: CfgNode) -> PostProcessor:
