@@ -20,7 +20,7 @@ def _reference_filter(boxes, scores, size, score_thresh, nms_thresh, detections_
     for j in range(1, num_classes):
         inds = torch.nonzero(scores[:, j] > score_thresh).squeeze(1)
         b, s = boxes[inds, j], scores[inds, j]
-        keep = nms(b, s, nms_thresh)
+        keep = nms(b, s, nms_thresh) if nms_thresh > 0 else torch.arange(len(s))  # boxlist_nms skips <= 0
         out_boxes.append(b[keep]), out_scores.append(s[keep]), out_labels.append(torch.full((len(keep),), j))
     b, s, l = torch.cat(out_boxes), torch.cat(out_scores), torch.cat(out_labels)
     if len(s) > detections_per_img > 0:
@@ -70,6 +70,23 @@ def test_filter_batch_equals_the_per_class_loop_image_by_image(detections_per_im
         assert torch.equal(result.get_field("labels"), ref_l)
         torch.testing.assert_close(result.bbox, ref_b)
         torch.testing.assert_close(result.get_field("scores"), ref_s)
+
+
+@pytest.mark.parametrize("nms_thresh", [0.0, -1.0])
+def test_a_threshold_of_zero_or_less_skips_nms_as_the_original(nms_thresh):
+    g = torch.Generator().manual_seed(2)
+    n, c = 30, 4
+    xy = torch.rand(n, c, 2, generator=g) * 20  # crowded: NMS would suppress many
+    boxes = torch.cat([xy, xy + torch.rand(n, c, 2, generator=g) * 40 + 2], dim=2)
+    scores = torch.softmax(torch.randn(n, c, generator=g) * 3, dim=1)
+    boxlist = BoxList(boxes.reshape(-1, 4), (128, 128))
+    boxlist.add_field("scores", scores.reshape(-1))
+    result = PostProcessor(score_thresh=0.05, nms=nms_thresh, detections_per_img=100).filter_results(boxlist, c)
+    ref_b, ref_s, ref_l = _reference_filter(boxes, scores, (128, 128), 0.05, nms_thresh, 100)
+    assert len(ref_s) == int((scores[:, 1:] > 0.05).sum())  # nothing suppressed
+    assert torch.equal(result.get_field("labels"), ref_l)
+    torch.testing.assert_close(result.bbox, ref_b)
+    torch.testing.assert_close(result.get_field("scores"), ref_s)
 
 
 def test_forward_decodes_clips_and_handles_empty_images():

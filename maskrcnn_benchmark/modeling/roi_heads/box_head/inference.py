@@ -91,7 +91,11 @@ class PostProcessor(nn.Module):
         cand_boxes, cand_scores, image = boxes[row, labels], scores[row, labels], image_of_row[row]
         # One NMS call for every image and class; kept indices come back by (image, class), then
         # box order: per image, the original's class-by-class concatenation.
-        keep = batched_nms(cand_boxes, cand_scores, image * num_classes + labels, self.nms)
+        groups = image * num_classes + labels
+        if self.nms > 0:
+            keep = batched_nms(cand_boxes, cand_scores, groups, self.nms)
+        else:  # no NMS at a threshold <= 0, as the original's boxlist_nms; the same (image, class) order
+            keep = groups.argsort(stable=True)
         cand_boxes, cand_scores, labels, image = cand_boxes[keep], cand_scores[keep], labels[keep], image[keep]
         selected = within_detection_limit(cand_scores, image, len(boxlists), self.detections_per_img)
         results = []
