@@ -11,6 +11,14 @@ from . import roi_align as _roi_align_module
 from . import roi_pool as _roi_pool_module
 from . import sigmoid_focal_loss as _focal_module
 from .batch_norm import FrozenBatchNorm2d
+from .deform_conv import (
+    DeformConv,
+    DFConv2d,
+    ModulatedDeformConv,
+    ModulatedDeformConvPack,
+    deform_conv,
+    modulated_deform_conv,
+)
 from .misc import BatchNorm2d, Conv2d, ConvTranspose2d, interpolate
 from .nms import batched_nms, nms
 from .roi_align import ROIAlign, roi_align
@@ -45,4 +53,10 @@ __all__ = [
     "FrozenBatchNorm2d",
     "SigmoidFocalLoss",
     "sigmoid_focal_loss",
+    "deform_conv",
+    "modulated_deform_conv",
+    "DeformConv",
+    "ModulatedDeformConv",
+    "ModulatedDeformConvPack",
+    "DFConv2d",
 ]

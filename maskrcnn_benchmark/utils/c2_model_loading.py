@@ -196,8 +196,6 @@ def _stage_names_for(conv_body: str) -> List[str]:
 
 def load_c2_format(cfg: CfgNode, f: str) -> Dict[str, "OrderedDict[str, torch.Tensor]"]:
     """{"model": renamed state_dict} of the Detectron .pkl `f` for cfg.MODEL.BACKBONE.CONV_BODY."""
-    if any(cfg.MODEL.RESNETS.STAGE_WITH_DCN):
-        raise NotImplementedError("Caffe2 weights for deformable-conv stages are not supported yet")
     blobs = load_c2_pickle(f)
     names = sorted(blobs.keys())
     renamed = rename_c2_blob_names(names, _stage_names_for(cfg.MODEL.BACKBONE.CONV_BODY))
@@ -211,4 +209,21 @@ def load_c2_format(cfg: CfgNode, f: str) -> Dict[str, "OrderedDict[str, torch.Te
             stem = new[: -len("weight")]
             state_dict.setdefault(stem + "running_mean", torch.zeros_like(state_dict[new]))
             state_dict.setdefault(stem + "running_var", torch.ones_like(state_dict[new]))
-    return {"model": state_dict}
+    return {"model": _move_conv2_into_deformable_convs(state_dict, cfg.MODEL.RESNETS.STAGE_WITH_DCN)}
+
+
+def _move_conv2_into_deformable_convs(state_dict: "OrderedDict[str, torch.Tensor]", stage_with_dcn) -> "OrderedDict":
+    """In stages with deformable convolutions (STAGE_WITH_DCN, res2..res5 = layer1..layer4) the
+    blocks' 3x3 conv is `conv2.conv` next to its offset predictor `conv2.offset`: an ImageNet
+    model's plain `conv2.weight` / `conv2.bias` initialise the former (the offsets keep their own
+    initialisation, as in the original)."""
+    layers = tuple(f"layer{i + 1}." for i, dcn in enumerate(stage_with_dcn) if dcn)
+    if not layers:
+        return state_dict
+    renamed = OrderedDict()
+    for key, value in state_dict.items():
+        if key.startswith(layers) and (key.endswith(".conv2.weight") or key.endswith(".conv2.bias")):
+            stem, param = key.rsplit(".", 1)
+            key = f"{stem}.conv.{param}"
+        renamed[key] = value
+    return renamed

@@ -87,6 +87,8 @@ def _reference_name(name):
     elif folder == "retinanet":
         # The quick schedule builds the same model as the 1x one.
         return "retinanet/" + base.replace("_1x_quick.yaml", "_1x.yaml")
+    elif folder == "dcn":
+        return "dcn/" + base
     elif folder not in ("", "test_time_aug"):
         return None
     return base.replace("_periodically_testing", "")

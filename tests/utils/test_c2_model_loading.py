@@ -214,3 +214,21 @@ def test_a_detectron_detector_covers_the_whole_model_but_its_anchors(tmp_path):
         ),
     ):
         DetectronCheckpointer(c, model).load(str(tmp_path / "backbone_only.pkl"), require="all")
+
+
+def test_deformable_stages_take_the_imagenet_conv2_weights(tmp_path, fpn_cfg):
+    blobs = _detectron_r50_fpn_blobs(np.random.default_rng(0))
+    path = tmp_path / "R-50.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"blobs": blobs}, f, protocol=2)
+    fpn_cfg.MODEL.RESNETS.STAGE_WITH_DCN = (False, True, True, True)
+    fpn_cfg.MODEL.RESNETS.WITH_MODULATED_DCN = True
+    model = build_backbone(fpn_cfg)
+    loaded = load_c2_format(fpn_cfg, str(path))["model"]
+    assert "layer1.0.conv2.weight" in loaded and "layer2.0.conv2.conv.weight" in loaded
+    result = load_state_dict(model, loaded)
+    sd = model.state_dict()
+    torch.testing.assert_close(sd["body.layer2.1.conv2.conv.weight"], torch.from_numpy(blobs["res3_1_branch2b_w"]))
+    torch.testing.assert_close(sd["body.layer1.2.conv2.weight"], torch.from_numpy(blobs["res2_2_branch2b_w"]))
+    # Only the offset predictors are not in an ImageNet model.
+    assert result.missing and all(".conv2.offset." in key for key in result.missing)

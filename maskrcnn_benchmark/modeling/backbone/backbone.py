@@ -54,8 +54,6 @@ def build_resnet(cfg: CfgNode) -> resnet.ResNet:
     """The ResNet body described by cfg.MODEL.BACKBONE and cfg.MODEL.RESNETS."""
     r = cfg.MODEL.RESNETS
     conv_body = cfg.MODEL.BACKBONE.CONV_BODY
-    if any(r.STAGE_WITH_DCN):
-        raise NotImplementedError("MODEL.RESNETS.STAGE_WITH_DCN (deformable convolutions) is not supported yet")
     block, norm = block_and_norm(cfg, conv_body)
     stem_norm = norm_factory(cfg, _lookup(STEM_NORMS, r.STEM_FUNC, "MODEL.RESNETS.STEM_FUNC"))
     return resnet.ResNet(
@@ -69,6 +67,9 @@ def build_resnet(cfg: CfgNode) -> resnet.ResNet:
         width_per_group=r.WIDTH_PER_GROUP,
         stride_in_1x1=r.STRIDE_IN_1X1,
         freeze_at=cfg.MODEL.BACKBONE.FREEZE_CONV_BODY_AT,
+        stage_with_dcn=r.STAGE_WITH_DCN,
+        with_modulated_dcn=r.WITH_MODULATED_DCN,
+        deformable_groups=r.DEFORMABLE_GROUPS,
     )
 
 

@@ -3,7 +3,8 @@
 Module and parameter names follow the original so that its checkpoints load: `stem.conv1`,
 `stem.bn1`, `layer1..layer4`, and inside a block `downsample.{0,1}` (created first), then
 `conv1, bn1, conv2, bn2, conv3, bn3`. Inputs are [N, 3, H, W]; each returned feature map has
-stride 4, 8, 16, 32 for layer1..layer4.
+stride 4, 8, 16, 32 for layer1..layer4. In the stages chosen by `stage_with_dcn`, a bottleneck's
+`conv2` is a deformable convolution (`DFConv2d`: `conv2.offset`, `conv2.conv`).
 """
 
 from collections import namedtuple
@@ -14,8 +15,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...layers.batch_norm import FrozenBatchNorm2d
+from ...layers.deform_conv import DFConv2d
 from ...layers.misc import Conv2d
 from ..make_layers import gn_factory
+
+# Deformable conv2 of the bottleneck blocks (MODEL.RESNETS.WITH_MODULATED_DCN, DEFORMABLE_GROUPS).
+DCNSpec = namedtuple("DCNSpec", ["with_modulated_dcn", "deformable_groups"])
 
 # index: stage number (1 = "res2"/layer1 ... 4 = "res5"/layer4); return_features: emit its output.
 StageSpec = namedtuple("StageSpec", ["index", "block_count", "return_features"])
@@ -59,7 +64,7 @@ def _conv(in_channels: int, out_channels: int, kernel_size: int, **kwargs) -> Co
     return conv
 
 
-def _fold(conv: nn.Conv2d, norm: FrozenBatchNorm2d) -> Tuple[torch.Tensor, torch.Tensor]:
+def _fold(conv: nn.Module, norm: FrozenBatchNorm2d) -> Tuple[torch.Tensor, torch.Tensor]:
     scale, shift = norm.scale_and_shift()
     weight = conv.weight * scale.to(conv.weight.dtype).view(-1, 1, 1, 1)
     bias = shift if conv.bias is None else conv.bias * scale + shift
@@ -83,15 +88,21 @@ def _cached_fold(conv: nn.Conv2d, norm: FrozenBatchNorm2d) -> Tuple[torch.Tensor
     return cached[1]
 
 
-def conv_norm(conv: nn.Conv2d, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def conv_norm(conv: nn.Module, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """norm(conv(x)). A FrozenBatchNorm2d is folded into the convolution (weight * scale, bias =
-    shift): mathematically the same, one pass over the activations instead of two, and gradients
-    still reach conv.weight. Without autograd (inference) the folded weights are cached, except
-    under torch.compile: the cache compares data pointers, which dynamo cannot trace, and a compiled
-    graph computes the fold in one small fused kernel anyway."""
+    shift; for a DFConv2d, into its deformable `conv`): mathematically the same, one pass over the
+    activations instead of two, and gradients still reach the weight. Without autograd (inference)
+    the folded weights are cached, except under torch.compile: the cache compares data pointers,
+    which dynamo cannot trace, and a compiled graph computes the fold in one small fused kernel
+    anyway."""
     if not isinstance(norm, FrozenBatchNorm2d):
         return norm(conv(x))
     cached = not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+    if isinstance(conv, DFConv2d):
+        # The deformable convolution is linear in its weight: fold into conv.conv; the offset
+        # predictor sees the block's input and is not affected by the norm.
+        weight, bias = _cached_fold(conv.conv, norm) if cached else _fold(conv.conv, norm)
+        return conv(x, weight, bias)
     weight, bias = _cached_fold(conv, norm) if cached else _fold(conv, norm)
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
@@ -102,7 +113,9 @@ def _downsample(in_channels: int, out_channels: int, stride: int, norm: NormFact
 
 class Bottleneck(nn.Module):
     """1x1 -> 3x3 (grouped, dilated) -> 1x1 residual block; the stride sits on the first 1x1
-    conv when stride_in_1x1 (MSRA weights), else on the 3x3 (FAIR / torchvision weights)."""
+    conv when stride_in_1x1 (MSRA weights), else on the 3x3 (FAIR / torchvision weights). With
+    `dcn`, the 3x3 is a DFConv2d (deformable, modulated or not) with the same stride, dilation and
+    groups, initialised as the original's (not Kaiming-reinitialised like the plain 3x3)."""
 
     def __init__(
         self,
@@ -114,6 +127,7 @@ class Bottleneck(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         norm: NormFactory = FrozenBatchNorm2d,
+        dcn: Optional[DCNSpec] = None,
     ):
         super().__init__()
         self.downsample = None
@@ -124,15 +138,28 @@ class Bottleneck(nn.Module):
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = _conv(in_channels, bottleneck_channels, 1, stride=stride_1x1)
         self.bn1 = norm(bottleneck_channels)
-        self.conv2 = _conv(
-            bottleneck_channels,
-            bottleneck_channels,
-            3,
-            stride=stride_3x3,
-            padding=dilation,
-            dilation=dilation,
-            groups=num_groups,
-        )
+        if dcn is not None:
+            self.conv2 = DFConv2d(
+                bottleneck_channels,
+                bottleneck_channels,
+                with_modulated_dcn=dcn.with_modulated_dcn,
+                kernel_size=3,
+                stride=stride_3x3,
+                groups=num_groups,
+                dilation=dilation,
+                deformable_groups=dcn.deformable_groups,
+                bias=False,
+            )
+        else:
+            self.conv2 = _conv(
+                bottleneck_channels,
+                bottleneck_channels,
+                3,
+                stride=stride_3x3,
+                padding=dilation,
+                dilation=dilation,
+                groups=num_groups,
+            )
         self.bn2 = norm(bottleneck_channels)
         self.conv3 = _conv(bottleneck_channels, out_channels, 1)
         self.bn3 = norm(out_channels)
@@ -159,10 +186,13 @@ class BasicBlock(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         norm: NormFactory = FrozenBatchNorm2d,
+        dcn: Optional[DCNSpec] = None,
     ):
         super().__init__()
         if num_groups != 1:
             raise ValueError(f"BasicBlock supports NUM_GROUPS 1 only, got {num_groups}")
+        if dcn is not None:
+            raise ValueError("deformable convolutions (STAGE_WITH_DCN) need bottleneck blocks, not BasicBlock")
         self.downsample = None
         if in_channels != out_channels or stride != 1:
             self.downsample = _downsample(in_channels, out_channels, stride if dilation == 1 else 1, norm)
@@ -193,6 +223,14 @@ class Stem(nn.Module):
         return F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
 
 
+def _dcn_spec(
+    stage_with_dcn: Sequence[bool], index: int, with_modulated_dcn: bool, deformable_groups: int
+) -> Optional[DCNSpec]:
+    if len(stage_with_dcn) < index:
+        raise ValueError(f"stage_with_dcn {tuple(stage_with_dcn)} has no entry for stage {index}")
+    return DCNSpec(with_modulated_dcn, deformable_groups) if stage_with_dcn[index - 1] else None
+
+
 def make_stage(
     block: type,
     in_channels: int,
@@ -204,8 +242,10 @@ def make_stage(
     first_stride: int,
     dilation: int = 1,
     norm: NormFactory = FrozenBatchNorm2d,
+    dcn: Optional[DCNSpec] = None,
 ) -> nn.Sequential:
-    """`block_count` blocks; only the first one changes stride and channel count."""
+    """`block_count` blocks; only the first one changes stride and channel count. `dcn` makes every
+    block's conv2 deformable."""
     blocks = []
     for i in range(block_count):
         blocks.append(
@@ -218,6 +258,7 @@ def make_stage(
                 first_stride if i == 0 else 1,
                 dilation,
                 norm,
+                dcn=dcn,
             )
         )
         in_channels = out_channels
@@ -230,7 +271,8 @@ class ResNet(nn.Module):
     Stage k (1..4) has out_channels = res2_out_channels * 2**(k-1) and a bottleneck width of
     num_groups * width_per_group * 2**(k-1). freeze_at = k freezes the stem (k >= 1) and
     layer1..layer{k-1} (parameters stop requiring grad); < 0 freezes nothing. stem_norm defaults
-    to `norm`.
+    to `norm`. stage_with_dcn[k - 1] makes conv2 of every block of stage k deformable
+    (modulated with with_modulated_dcn, deformable_groups offset groups).
     """
 
     def __init__(
@@ -245,6 +287,9 @@ class ResNet(nn.Module):
         width_per_group: int = 64,
         stride_in_1x1: bool = True,
         freeze_at: int = 2,
+        stage_with_dcn: Sequence[bool] = (False, False, False, False),
+        with_modulated_dcn: bool = False,
+        deformable_groups: int = 1,
     ):
         super().__init__()
         self.stem = Stem(stem_out_channels, stem_norm or norm)
@@ -267,6 +312,7 @@ class ResNet(nn.Module):
                     stride_in_1x1,
                     first_stride=1 if spec.index == 1 else 2,
                     norm=norm,
+                    dcn=_dcn_spec(stage_with_dcn, spec.index, with_modulated_dcn, deformable_groups),
                 ),
             )
             self.stages.append(name)
@@ -295,7 +341,9 @@ class ResNet(nn.Module):
 
 class ResNetHead(nn.Module):
     """Stages applied to pooled RoI features (the res5 head of C4 models): `layer4` for
-    stages=(StageSpec(4, 3, False),), with out_channels = res2_out_channels * 8 (2048)."""
+    stages=(StageSpec(4, 3, False),), with out_channels = res2_out_channels * 8 (2048).
+    stage_with_dcn etc. as for ResNet (off by default; the C4 box head does not set them, as in
+    the original)."""
 
     def __init__(
         self,
@@ -308,6 +356,9 @@ class ResNetHead(nn.Module):
         stride_init: int = 0,
         res2_out_channels: int = 256,
         dilation: int = 1,
+        stage_with_dcn: Sequence[bool] = (False, False, False, False),
+        with_modulated_dcn: bool = False,
+        deformable_groups: int = 1,
     ):
         super().__init__()
         factor = 2 ** (stages[0].index - 1)
@@ -332,6 +383,7 @@ class ResNetHead(nn.Module):
                     first_stride,
                     dilation,
                     norm,
+                    dcn=_dcn_spec(stage_with_dcn, spec.index, with_modulated_dcn, deformable_groups),
                 ),
             )
             self.stages.append(name)
