@@ -22,6 +22,7 @@ import torch.distributed as dist
 from ..config import CfgNode
 from ..modeling.utils import host_values
 from ..utils.comm import get_world_size, is_main_process
+from ..utils.memory import peak_memory_mb
 from ..utils.metric_logger import MetricLogger
 from .confirmed_checkpoints import ConfirmedCheckpoints, all_finite
 from .loss_guard import LossGuard, NonFiniteLossError
@@ -204,7 +205,7 @@ class _TrainingRun:
             return
         eta_seconds = meters.time.global_avg * (max_iter - iteration)
         lr = self.optimizer.param_groups[0]["lr"]
-        memory_mb = torch.cuda.max_memory_allocated() / 1024.0 / 1024.0 if self.device.type == "cuda" else 0.0
+        memory_mb = peak_memory_mb(self.device)
         self.logger.info(
             meters.delimiter.join(
                 [

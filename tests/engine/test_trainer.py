@@ -121,6 +121,7 @@ def test_training_writes_checkpoints_and_metrics_and_the_loss_falls(tmp_path):
     ):
         assert key in metrics[0]
     assert metrics[-1]["loss"] < 0.6 * metrics[0]["loss"]
+    assert 10 < metrics[-1]["max_mem_mb"] < 1e6  # on the CPU: the process's peak resident memory, MiB
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):

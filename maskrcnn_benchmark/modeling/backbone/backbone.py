@@ -75,7 +75,10 @@ def build_resnet(cfg: CfgNode) -> resnet.ResNet:
 
 def build_resnet_backbone(cfg: CfgNode) -> nn.Sequential:
     model = nn.Sequential(OrderedDict([("body", build_resnet(cfg))]))
-    model.out_channels = cfg.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
+    # The channels of the last stage (res4 for -C4, res5 for -C5). The original used
+    # BACKBONE_OUT_CHANNELS, which equals this for every C4 config but not for a C5 body.
+    last_stage = 5 if cfg.MODEL.BACKBONE.CONV_BODY.endswith("-C5") else 4
+    model.out_channels = cfg.MODEL.RESNETS.RES2_OUT_CHANNELS * 2 ** (last_stage - 2)
     return model
 
 
