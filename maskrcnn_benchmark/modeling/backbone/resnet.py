@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.modules import module as module_hooks
 
 from ...layers.batch_norm import FrozenBatchNorm2d
 from ...layers.deform_conv import DFConv2d
@@ -88,14 +89,31 @@ def _cached_fold(conv: nn.Conv2d, norm: FrozenBatchNorm2d) -> Tuple[torch.Tensor
     return cached[1]
 
 
+def _observed(*modules: nn.Module) -> bool:
+    """Whether a hook would see these modules called: a forward or backward hook of their own, or a
+    global module hook (torch.nn.modules.module.register_module_forward_hook and friends)."""
+    if (
+        module_hooks._global_forward_hooks
+        or module_hooks._global_forward_pre_hooks
+        or module_hooks._global_backward_hooks
+        or module_hooks._global_backward_pre_hooks
+    ):
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks for m in modules)
+
+
 def conv_norm(conv: nn.Module, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """norm(conv(x)). A FrozenBatchNorm2d is folded into the convolution (weight * scale, bias =
     shift; for a DFConv2d, into its deformable `conv`): mathematically the same, one pass over the
     activations instead of two, and gradients still reach the weight. Without autograd (inference)
     the folded weights are cached, except under torch.compile: the cache compares data pointers,
     which dynamo cannot trace, and a compiled graph computes the fold in one small fused kernel
-    anyway."""
-    if not isinstance(norm, FrozenBatchNorm2d):
+    anyway.
+
+    The fold is used only where it is invisible: when a hook watches the convolution or the norm
+    (feature extraction, visualisation, FLOP counters), both modules are called as such, so the hooks
+    see the inputs and outputs that the original's modules produced."""
+    if not isinstance(norm, FrozenBatchNorm2d) or _observed(conv, norm):
         return norm(conv(x))
     cached = not torch.is_grad_enabled() and not torch.compiler.is_compiling()
     if isinstance(conv, DFConv2d):
@@ -109,6 +127,15 @@ def conv_norm(conv: nn.Module, norm: nn.Module, x: torch.Tensor) -> torch.Tensor
 
 def _downsample(in_channels: int, out_channels: int, stride: int, norm: NormFactory) -> nn.Module:
     return nn.Sequential(_conv(in_channels, out_channels, 1, stride=stride), norm(out_channels))
+
+
+def _shortcut(downsample: Optional[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """The identity, or the downsample Sequential(conv, norm) (called as a module when hooked)."""
+    if downsample is None:
+        return x
+    if _observed(downsample):
+        return downsample(x)
+    return conv_norm(downsample[0], downsample[1], x)
 
 
 class Bottleneck(nn.Module):
@@ -165,7 +192,7 @@ class Bottleneck(nn.Module):
         self.bn3 = norm(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else conv_norm(self.downsample[0], self.downsample[1], x)
+        identity = _shortcut(self.downsample, x)
         out = F.relu_(conv_norm(self.conv1, self.bn1, x))
         out = F.relu_(conv_norm(self.conv2, self.bn2, out))
         out = conv_norm(self.conv3, self.bn3, out)
@@ -204,7 +231,7 @@ class BasicBlock(nn.Module):
         self.bn2 = norm(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else conv_norm(self.downsample[0], self.downsample[1], x)
+        identity = _shortcut(self.downsample, x)
         out = F.relu_(conv_norm(self.conv1, self.bn1, x))
         out = conv_norm(self.conv2, self.bn2, out)
         return F.relu_(out.add_(identity))
