@@ -422,3 +422,12 @@ class ResNetHead(nn.Module):
         for name in self.stages:
             x = getattr(self, name)(x)
         return x
+
+
+# The original's class names, at their original import path (defined over the classes above).
+from .resnet_original_blocks import (  # noqa: E402, F401
+    BottleneckWithFixedBatchNorm,
+    BottleneckWithGN,
+    StemWithFixedBatchNorm,
+    StemWithGN,
+)
