@@ -164,3 +164,26 @@ def test_paste_of_non_finite_boxes_or_masks_is_empty(thresh):
     assert good.any() and torch.equal(good, paste_mask_in_image(ones, boxes[3], 16, 20, thresh)[None])
     huge = paste_masks_in_image(ones[None], torch.tensor([[-1e30, -1e30, 1e30, 1e30]]), 16, 20, thresh)
     assert huge.shape == (1, 16, 20)  # no overflow in the integer box
+
+
+def test_coco_format_post_processor_gives_the_rles_of_the_pasted_masks():
+    import pycocotools.mask as mask_util
+
+    from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import (
+        Masker,
+        MaskPostProcessor,
+        MaskPostProcessorCOCOFormat,
+    )
+
+    g = torch.Generator().manual_seed(0)
+    boxes = BoxList(torch.tensor([[2.0, 3.0, 20.0, 17.0], [10.0, 1.0, 30.0, 25.0]]), (40, 30))
+    boxes.add_field("labels", torch.tensor([1, 2]))
+    logits = torch.randn(2, 3, 14, 14, generator=g) * 3
+    masker = Masker(threshold=0.5, padding=1)
+    pasted = MaskPostProcessor(masker)(logits, [boxes])[0].get_field("mask")  # [2, 1, 30, 40]
+    rles = MaskPostProcessorCOCOFormat(masker)(logits, [boxes])[0].get_field("mask")
+    assert len(rles) == 2 and all(isinstance(r["counts"], str) for r in rles)
+    decoded = torch.from_numpy(mask_util.decode(rles)).permute(2, 0, 1)
+    assert torch.equal(decoded.bool(), pasted[:, 0].bool()) and pasted.any()
+    with pytest.raises(ValueError, match="Masker"):
+        MaskPostProcessorCOCOFormat(None)(logits, [boxes])

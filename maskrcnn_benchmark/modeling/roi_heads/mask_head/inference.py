@@ -178,6 +178,21 @@ class MaskPostProcessor(nn.Module):
         return results
 
 
+class MaskPostProcessorCOCOFormat(MaskPostProcessor):
+    """MaskPostProcessor whose "mask" field is a list of COCO RLEs, one per detection (the original's
+    class for writing results straight to json). Needs a Masker: RLEs describe pasted masks."""
+
+    def forward(self, x: torch.Tensor, boxes: Sequence[BoxList]) -> List[BoxList]:
+        from ....data.datasets.evaluation.coco.prepare import masks_to_rles  # pycocotools: only here
+
+        if self.masker is None:
+            raise ValueError("MaskPostProcessorCOCOFormat needs a Masker (the masks must be pasted first)")
+        results = super().forward(x, boxes)
+        for result in results:
+            result.add_field("mask", masks_to_rles(result.get_field("mask")[:, 0]))
+        return results
+
+
 def make_roi_mask_post_processor(cfg: CfgNode) -> MaskPostProcessor:
     head = cfg.MODEL.ROI_MASK_HEAD
     masker = Masker(threshold=head.POSTPROCESS_MASKS_THRESHOLD, padding=1) if head.POSTPROCESS_MASKS else None

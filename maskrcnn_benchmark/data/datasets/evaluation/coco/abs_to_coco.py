@@ -12,25 +12,12 @@ import datetime
 import logging
 from typing import Any, Dict, List, Optional, Tuple
 
-import numpy as np
-import pycocotools.mask as mask_util
-import torch
 from tqdm import tqdm
 
 from ...abstract import AbstractDataset
+from .prepare import masks_to_rles
 
 LOGGER_NAME = "maskrcnn_benchmark.inference"
-
-
-def masks_to_rles(masks: torch.Tensor) -> List[Dict[str, Any]]:
-    """[N, H, W] binary masks -> COCO RLEs with str counts (one pycocotools call)."""
-    if masks.numel() == 0:
-        return []
-    array = np.asfortranarray(masks.to(torch.uint8).permute(1, 2, 0).cpu().numpy())
-    rles = mask_util.encode(array)
-    for rle in rles:
-        rle["counts"] = rle["counts"].decode("utf-8")
-    return rles
 
 
 def process_single_image(args: Tuple[AbstractDataset, int]) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:

@@ -76,12 +76,12 @@ def _masks_at_image_size(
     return masker([masks.float()], prediction)[0][:, 0]
 
 
-def _encode_rles(masks: torch.Tensor) -> List[Dict[str, Any]]:
-    """COCO RLEs (counts as str, so they go into json) of binary [N, H, W] masks."""
+def masks_to_rles(masks: torch.Tensor) -> List[Dict[str, Any]]:
+    """COCO RLEs (counts as str, so they go into json) of binary [N, H, W] masks (one pycocotools call)."""
     if masks.shape[0] == 0:
         return []
     # pycocotools wants a Fortran-ordered uint8 [H, W, N] array.
-    array = np.asfortranarray(masks.permute(1, 2, 0).numpy().astype(np.uint8))
+    array = np.asfortranarray(masks.cpu().permute(1, 2, 0).numpy().astype(np.uint8))
     rles = mask_util.encode(array)
     for rle in rles:
         rle["counts"] = rle["counts"].decode("utf-8")
@@ -103,7 +103,7 @@ def prepare_for_coco_segmentation(predictions: Sequence[BoxList], dataset: Any) 
         input_size = prediction.size
         prediction = prediction.resize(_original_size(dataset, image_idx))
         masks = _masks_at_image_size(prediction.get_field("mask").cpu(), prediction, input_size, masker)
-        rles = _encode_rles(masks.cpu())
+        rles = masks_to_rles(masks)
         scores, labels = _common_fields(prediction, dataset)
         coco_results.extend(
             {"image_id": original_id, "category_id": labels[k], "segmentation": rle, "score": scores[k]}
