@@ -70,7 +70,8 @@ def build_dataset(
     """Datasets named in `dataset_list` (looked up in `dataset_catalog`).
 
     Training: a one-element list (a ConcatDataset if several names). Testing: one dataset per name.
-    COCO datasets get remove_images_without_annotations=is_train and on_bad_input.
+    COCO datasets get remove_images_without_annotations=is_train and on_bad_input; VOC datasets
+    use_difficult=not is_train.
     """
     if not isinstance(dataset_list, (list, tuple)):
         raise RuntimeError(f"dataset_list should be a list of strings, got {dataset_list!r}")
@@ -97,6 +98,8 @@ def build_dataset(
         if factory_name == "COCODataset":
             args["remove_images_without_annotations"] = is_train
             args["on_bad_input"] = on_bad_input
+        elif factory_name == "PascalVOCDataset":
+            args["use_difficult"] = not is_train  # as the original: difficult objects only at test time
         args["transforms"] = transforms
         dataset = factory(**args)
         dataset.name = name  # for logs and evaluation output

@@ -176,5 +176,6 @@ def test_catalog_and_build_dataset(tmp_path, monkeypatch):
     assert entry["factory"] == "PascalVOCDataset"
     (ds,) = build_dataset(["voc_2007_test"], None, DatasetCatalog, is_train=False)
     assert isinstance(ds, PascalVOCDataset) and len(ds) == 3 and ds.name == "voc_2007_test"
+    assert ds.keep_difficult  # test time: difficult objects kept (evaluation ignores them), as the original
     with pytest.raises(FileNotFoundError, match="Main/train.txt"):
         build_dataset(["voc_2007_train"], None, DatasetCatalog, is_train=True)
