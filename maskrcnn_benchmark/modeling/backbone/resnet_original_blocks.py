@@ -17,7 +17,13 @@ def _dcn(dcn_config: Optional[Mapping[str, Any]]) -> Optional[DCNSpec]:
     return DCNSpec(bool(dcn_config.get("with_modulated_dcn", False)), int(dcn_config.get("deformable_groups", 1)))
 
 
-class BottleneckWithFixedBatchNorm(Bottleneck):
+class _OriginalBottleneck(Bottleneck):
+    """The original's bottleneck signature; subclasses choose the norm (`make_norm`)."""
+
+    @staticmethod
+    def make_norm():
+        raise NotImplementedError
+
     def __init__(
         self,
         in_channels: int,
@@ -31,28 +37,22 @@ class BottleneckWithFixedBatchNorm(Bottleneck):
     ):
         super().__init__(
             in_channels, bottleneck_channels, out_channels, num_groups, stride_in_1x1, stride, dilation,
-            norm=FrozenBatchNorm2d, dcn=_dcn(dcn_config),
+            norm=self.make_norm(), dcn=_dcn(dcn_config),
         )  # fmt: skip
 
 
-class BottleneckWithGN(Bottleneck):
+class BottleneckWithFixedBatchNorm(_OriginalBottleneck):
+    @staticmethod
+    def make_norm():
+        return FrozenBatchNorm2d
+
+
+class BottleneckWithGN(_OriginalBottleneck):
     """GroupNorm with MODEL.GROUP_NORM's default settings (the builders pass the config's own)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        bottleneck_channels: int,
-        out_channels: int,
-        num_groups: int = 1,
-        stride_in_1x1: bool = True,
-        stride: int = 1,
-        dilation: int = 1,
-        dcn_config: Optional[Mapping[str, Any]] = None,
-    ):
-        super().__init__(
-            in_channels, bottleneck_channels, out_channels, num_groups, stride_in_1x1, stride, dilation,
-            norm=gn_factory(), dcn=_dcn(dcn_config),
-        )  # fmt: skip
+    @staticmethod
+    def make_norm():
+        return gn_factory()
 
 
 class StemWithFixedBatchNorm(Stem):
