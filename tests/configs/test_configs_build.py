@@ -3,7 +3,7 @@
 Files are found with a glob, so a new config is covered without editing this file. For each one:
 - it merges into `cfg.clone()` (yacs rejects unknown keys and type mismatches);
 - the backbone and RPN build, and the backbone's `out_channels` equals
-  MODEL.RESNETS.BACKBONE_OUT_CHANNELS;
+  MODEL.RESNETS.BACKBONE_OUT_CHANNELS (FBNet: its trunk's last width);
 - the whole detector builds (`build_detection_model`) with the heads the config asks for (box
   head with NUM_CLASSES outputs, mask / keypoint heads, none for RPN-only), and switches between
   train and eval mode;
@@ -72,6 +72,16 @@ def _build(c, meta):
         return build_detection_model(c)
 
 
+# FBNet trunks end with the channels of their last trunk stage (fbnet_modeldef), not BACKBONE_OUT_CHANNELS.
+FBNET_TRUNK_CHANNELS = {"default": 96, "cham_v1a": 88, "xirb16d_dsmask": 128}
+
+
+def _backbone_out_channels(c):
+    if c.MODEL.BACKBONE.CONV_BODY == "FBNet":
+        return FBNET_TRUNK_CHANNELS[c.MODEL.FBNET.ARCH]
+    return c.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
+
+
 def _reference_name(name):
     """The config in tests/assets/checkpoint_keys.txt whose model `name` builds, or None."""
     base = os.path.basename(name)
@@ -100,7 +110,7 @@ def test_backbone_and_rpn_build(name):
     with torch.device("meta"):
         backbone = build_backbone(c)
         rpn = build_rpn(c, backbone.out_channels)
-    assert backbone.out_channels == c.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
+    assert backbone.out_channels == _backbone_out_channels(c)
     assert hasattr(backbone, "fpn") == ("-FPN" in c.MODEL.BACKBONE.CONV_BODY)  # also *-FPN-RETINANET
     assert isinstance(rpn, torch.nn.Module)
 
@@ -109,7 +119,7 @@ def test_backbone_and_rpn_build(name):
 def test_detector_builds(name, original_checkpoint_keys):
     c = _load(name)
     model = _build(c, meta=not name.startswith("cpu/"))
-    assert model.backbone.out_channels == c.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
+    assert model.backbone.out_channels == _backbone_out_channels(c)
     if c.MODEL.RPN_ONLY:
         assert not model.roi_heads
     else:

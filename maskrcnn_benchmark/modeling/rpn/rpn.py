@@ -44,6 +44,40 @@ class RPNHead(nn.Module):
         return logits, bbox_reg
 
 
+class RPNHeadConvRegressor(nn.Module):
+    """Only the two 1x1 convs of RPNHead (A objectness logits, 4A deltas) on each feature map; for
+    heads whose features come from elsewhere (FBNet's RPN blocks)."""
+
+    def __init__(self, cfg: Optional[CfgNode], in_channels: int, num_anchors: int):
+        super().__init__()
+        self.cls_logits = nn.Conv2d(in_channels, num_anchors, kernel_size=1, stride=1)
+        self.bbox_pred = nn.Conv2d(in_channels, num_anchors * 4, kernel_size=1, stride=1)
+        for layer in (self.cls_logits, self.bbox_pred):
+            nn.init.normal_(layer.weight, std=0.01)
+            nn.init.constant_(layer.bias, 0)
+
+    def forward(self, x: Sequence[torch.Tensor]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+        if not isinstance(x, (list, tuple)):
+            raise TypeError(f"RPNHeadConvRegressor expects a list of feature maps, got {type(x).__name__}")
+        return [self.cls_logits(f) for f in x], [self.bbox_pred(f) for f in x]
+
+
+class RPNHeadFeatureSingleConv(nn.Module):
+    """Only the shared 3x3 conv + ReLU of RPNHead, on each feature map (out_channels = in_channels)."""
+
+    def __init__(self, cfg: Optional[CfgNode], in_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, in_channels, kernel_size=3, stride=1, padding=1)
+        nn.init.normal_(self.conv.weight, std=0.01)
+        nn.init.constant_(self.conv.bias, 0)
+        self.out_channels = in_channels
+
+    def forward(self, x: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        if not isinstance(x, (list, tuple)):
+            raise TypeError(f"RPNHeadFeatureSingleConv expects a list of feature maps, got {type(x).__name__}")
+        return [F.relu(self.conv(f)) for f in x]
+
+
 @registry.RPN_HEADS.register("SingleConvRPNHead")
 def build_single_conv_rpn_head(cfg: CfgNode, in_channels: int, num_anchors: int) -> RPNHead:
     return RPNHead(in_channels, num_anchors)
