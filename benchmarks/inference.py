@@ -8,6 +8,10 @@ and masks pasted at full image size. Each model runs in its own subprocess so th
 (max RSS) is its own. Prints seconds per image (median of --repeats after one warm-up) and the ratio
 ours / torchvision (< 1: we are faster), in float32 and under bfloat16 autocast.
 
+--model retinanet: RetinaNet R-50-FPN (configs/retinanet/retinanet_R-50-FPN_1x.yaml) against
+torchvision's RetinaNet R-50-FPN (benchmarks/train.py's torchvision_retinanet: P6 from C5 as ours,
+frozen batch norm), both with score threshold 0, the best 1000 candidates per level,
+NMS at 0.4 (the original's RETINANET.NMS_TH) and 100 detections per image (no masks).
 --model small: the make-demo model (configs/cpu/e2e_mask_rcnn_R_18_FPN_cpu.yaml, 256 short side, its
 proposal counts) against the same architecture built from torchvision's parts (benchmarks/train.py).
 --compile also times our model compiled (MODEL.COMPILE, engine/compile.py): its first call
@@ -26,7 +30,11 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE_H, IMAGE_W = 480, 640
-CONFIGS = {"r50": "configs/e2e_mask_rcnn_R_50_FPN_1x.yaml", "small": "configs/cpu/e2e_mask_rcnn_R_18_FPN_cpu.yaml"}
+CONFIGS = {
+    "r50": "configs/e2e_mask_rcnn_R_50_FPN_1x.yaml",
+    "small": "configs/cpu/e2e_mask_rcnn_R_18_FPN_cpu.yaml",
+    "retinanet": "configs/retinanet/retinanet_R-50-FPN_1x.yaml",
+}
 
 
 def _image(height: int = IMAGE_H, width: int = IMAGE_W):
@@ -62,6 +70,8 @@ def _build_ours(device: str = "cpu", model_name: str = "r50", compile: bool = Fa
     )
     if model_name == "r50":
         c.merge_from_list(["MODEL.RPN.POST_NMS_TOP_N_TEST", "1000", "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "1000"])
+    if model_name == "retinanet":
+        c.merge_from_list(["MODEL.RETINANET.INFERENCE_TH", "0.0", "TEST.DETECTIONS_PER_IMG", "100"])
     torch.manual_seed(0)
     model = build_detection_model(c).to(device).eval()
     maybe_compile(model, c)
@@ -79,6 +89,8 @@ def _build_ours(device: str = "cpu", model_name: str = "r50", compile: bool = Fa
         normalized, _ = transforms.transforms[-1](resized, None)
         (prediction,) = model(to_image_list([normalized], size_divisible))
         prediction = prediction.resize((image_w, image_h))
+        if not prediction.has_field("mask"):
+            return len(prediction), None
         masks = masker([prediction.get_field("mask")], [prediction])[0]
         return len(prediction), tuple(masks.shape)
 
@@ -109,6 +121,17 @@ def _build_torchvision(device: str = "cpu", model_name: str = "r50"):
     torch.manual_seed(0)
     if model_name == "small":
         model = _torchvision_small().to(device).eval()
+    elif model_name == "retinanet":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import train
+
+        model = (
+            train.torchvision_retinanet(
+                1, num_classes=81, score_thresh=0.0, nms_thresh=0.4, detections_per_img=100, topk_candidates=1000
+            )
+            .to(device)
+            .eval()
+        )
     else:
         model = (
             torchvision.models.detection.maskrcnn_resnet50_fpn(
@@ -125,7 +148,8 @@ def _build_torchvision(device: str = "cpu", model_name: str = "r50"):
 
     def run(image):
         (prediction,) = model([image])
-        return len(prediction["boxes"]), tuple(prediction["masks"].shape)
+        masks = prediction.get("masks")
+        return len(prediction["boxes"]), None if masks is None else tuple(masks.shape)
 
     return model, run
 
@@ -209,15 +233,13 @@ def main() -> None:
 
     import torch
 
-    what = (
-        "R-50-FPN, one {}x{} image -> 800 short side, 1000 proposals"
-        if args.model == "r50"
-        else "small R-18-FPN (make demo), one {}x{} image -> 256 short side, 300 proposals"
-    ).format(IMAGE_H, IMAGE_W)
-    print(
-        f"Mask R-CNN {what}, score threshold 0, masks pasted at full size; torch {torch.__version__}, "
-        f"{args.threads} threads, {platform.machine()}"
-    )
+    what = {
+        "r50": "Mask R-CNN R-50-FPN, one {}x{} image -> 800 short side, 1000 proposals, masks pasted at full size",
+        "small": "Mask R-CNN small R-18-FPN (make demo), one {}x{} image -> 256 short side, 300 proposals, "
+        "masks pasted at full size",
+        "retinanet": "RetinaNet R-50-FPN, one {}x{} image -> 800 short side, 1000 candidates per level, NMS 0.4",
+    }[args.model].format(IMAGE_H, IMAGE_W)
+    print(f"{what}, score threshold 0; torch {torch.__version__}, {args.threads} threads, {platform.machine()}")
     print(
         f"{'dtype':<9} {'ours s/img':>11} {'tv s/img':>9} {'ratio':>6} "
         f"{'ours peak MB':>13} {'tv peak MB':>11} {'detections':>11}"

@@ -7,6 +7,8 @@ Models:
   narrow heads), batch of 4 synthetic 256x320 images; torchvision gets the same architecture built
   from its parts (resnet18 with GroupNorm, BackboneWithFPN 64 channels with GroupNorm, TwoMLPHead 256,
   MaskRCNNHeads (64,)*4 with GroupNorm, same anchors, RPN and ROI sampling settings).
+* retinanet (not run by default): configs/retinanet/retinanet_R-50-FPN_1x.yaml against torchvision's
+  RetinaNet R-50-FPN with the same frozen layers, batch of 2 images at 800 (boxes and labels only).
 * r50: configs/e2e_mask_rcnn_R_50_FPN_1x.yaml against torchvision's Mask R-CNN R-50-FPN as
   maskrcnn_resnet50_fpn builds it for fine-tuning (FrozenBatchNorm2d, stem and layer1 frozen, like our
   FREEZE_CONV_BODY_AT 2), batch of 2 synthetic images resized to 800 on the short side.
@@ -51,7 +53,9 @@ from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask  # 
 MODELS = {
     "small": ("configs/cpu/e2e_mask_rcnn_R_18_FPN_cpu.yaml", 4),
     "r50": ("configs/e2e_mask_rcnn_R_50_FPN_1x.yaml", 2),
+    "retinanet": ("configs/retinanet/retinanet_R-50-FPN_1x.yaml", 2),
 }
+DEFAULT_MODELS = ["small", "r50"]
 
 
 class Sample(NamedTuple):
@@ -224,6 +228,20 @@ def torchvision_r50(kind: str, num_images: int, **kwargs) -> torch.nn.Module:
     return model_class(_resnet_fpn_extractor(body, trainable_layers=3), **kwargs)
 
 
+def torchvision_retinanet(num_images: int, **kwargs) -> torch.nn.Module:
+    """torchvision's RetinaNet R-50-FPN as retinanet_resnet50_fpn builds it around pretrained weights
+    (FrozenBatchNorm2d, stem and layer1 frozen, P3-P7), with random weights; kwargs go to RetinaNet."""
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.models.detection.retinanet import RetinaNet
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    body = torchvision.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+    # P6 from C5 (2048 channels), as the original's RETINANET.USE_C5 and torchvision's v1 model.
+    backbone = _resnet_fpn_extractor(body, 3, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(2048, 256))
+    return RetinaNet(backbone, **kwargs)
+
+
 def torchvision_targets(batch: Sequence[Sample], kind: str, device: str = "cpu") -> List[dict]:
     """torchvision's target dicts of `batch` for a model of `kind` ("faster", "mask", "keypoint")."""
     targets = []
@@ -242,8 +260,14 @@ def theirs(name: str, config: str, batch, dtype: str, return_parts: bool = False
     c = global_cfg.clone()
     c.merge_from_file(os.path.join(REPO, config))
     torch.manual_seed(0)
+    kind = "mask"
     if name == "small":
         model = _torchvision_small(c, len(batch))
+    elif name == "retinanet":
+        kind = "faster"
+        model = torchvision_retinanet(
+            len(batch), min_size=c.INPUT.MIN_SIZE_TRAIN[0], max_size=c.INPUT.MAX_SIZE_TRAIN, num_classes=81
+        )
     else:
         model = torchvision_r50(
             "mask",
@@ -255,7 +279,7 @@ def theirs(name: str, config: str, batch, dtype: str, return_parts: bool = False
         )
     model.to(device).train()
     images = [sample.image.to(device) for sample in batch]
-    step = training_step(model, images, torchvision_targets(batch, "mask", device), dtype, torch.device(device).type)
+    step = training_step(model, images, torchvision_targets(batch, kind, device), dtype, torch.device(device).type)
     return (step, model, images) if return_parts else step
 
 
@@ -290,7 +314,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=list(MODELS))
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     parser.add_argument("--compile", action="store_true", help="also time our model compiled (see above)")
     args = parser.parse_args()
