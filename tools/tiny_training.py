@@ -16,8 +16,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "cpu", "e2e_mask_rcnn_R_18_FPN_cpu.yaml")
 
 # Deterministic tiny training: every anchor and proposal is sampled (no random subsets), per-image
-# proposal top-N, no flips, one data process.
+# proposal top-N, no flips, one data process, float32 (the config's bfloat16 is emulated, several
+# times slower, on CPUs without AVX512-BF16).
 TINY = [
+    "DTYPE",
+    "float32",
     "MODEL.RPN.BATCH_SIZE_PER_IMAGE",
     "100000",
     "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",

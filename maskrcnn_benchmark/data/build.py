@@ -71,7 +71,8 @@ def build_dataset(
 
     Training: a one-element list (a ConcatDataset if several names). Testing: one dataset per name.
     COCO datasets get remove_images_without_annotations=is_train and on_bad_input; VOC datasets
-    use_difficult=not is_train.
+    use_difficult=not is_train; Cityscapes datasets (CityScapesDataset, the cityscapes_{poly,mask}_
+    instance_* entries) take the entry's arguments as they are, in training and testing alike.
     """
     if not isinstance(dataset_list, (list, tuple)):
         raise RuntimeError(f"dataset_list should be a list of strings, got {dataset_list!r}")
@@ -91,7 +92,7 @@ def build_dataset(
         if factory is None:
             raise NotImplementedError(
                 f"dataset {name!r} needs {factory_name}, which this implementation does not provide; "
-                f"use a COCO-format version of the data (e.g. the *_cocostyle catalog names or DATASETS.REGISTER_COCO)"
+                f"use a COCO-format version of the data (DATASETS.REGISTER_COCO)"
             )
         args = dict(data["args"])
         _check_paths_exist(name, args, dataset_catalog)

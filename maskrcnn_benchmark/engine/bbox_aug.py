@@ -6,18 +6,20 @@ horizontally, and at each of BBOX_AUG.SCALES (optionally flipped too). Every res
 to the identity transform's image size, all boxes are concatenated and the box head's
 `filter_results` (score threshold, per-class NMS, DETECTIONS_PER_IMG) gives the final detections.
 
-Everything comes from the config passed in (`BoxTestTimeAugmentation.from_config(cfg)`); the views'
+Everything comes from the config passed in (`BoxTestTimeAugmentation.from_config(cfg)`; the
+original's `im_detect_bbox*` functions read the global config when none is); the views'
 transforms are the test pipeline of `build_transforms` at the view's size and flip. The model must be
 built with TEST.BBOX_AUG.ENABLED so that its box head returns the unfiltered
 per-class boxes (`[N * C, 4]` with scores `[N * C]`). Masks and keypoints are not augmented.
 Box convention: legacy inclusive xyxy; a flip maps `x -> W - x - 1` (BoxList.transpose).
 """
 
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 
 from ..config import CfgNode
+from ..config import cfg as _global_cfg
 from ..data.transforms import build_transforms
 from ..modeling.roi_heads.box_head.inference import make_roi_box_post_processor
 from ..structures.bounding_box import FLIP_LEFT_RIGHT, BoxList
@@ -97,27 +99,41 @@ class BoxTestTimeAugmentation:
         return results
 
 
-# The original's functions, with the config passed in rather than read from the global one.
-def im_detect_bbox(model, images, target_scale, target_max_size, device, cfg: CfgNode) -> List[BoxList]:
+# The original's functions. They read the global `maskrcnn_benchmark.config.cfg`, as the original
+# did, unless a config is passed in.
+def _config(cfg: Optional[CfgNode]) -> CfgNode:
+    return _global_cfg if cfg is None else cfg
+
+
+def im_detect_bbox(
+    model, images, target_scale, target_max_size, device, cfg: Optional[CfgNode] = None
+) -> List[BoxList]:
     """Detections at one test scale (the images' own orientation)."""
+    cfg = _config(cfg)
     view = _view(cfg, target_scale, target_max_size, hflip=False)
     return _detect(model, images, view, cfg.DATALOADER.SIZE_DIVISIBILITY, torch.device(device))
 
 
-def im_detect_bbox_hflip(model, images, target_scale, target_max_size, device, cfg: CfgNode) -> List[BoxList]:
+def im_detect_bbox_hflip(
+    model, images, target_scale, target_max_size, device, cfg: Optional[CfgNode] = None
+) -> List[BoxList]:
     """Detections of the horizontally flipped images, flipped back."""
+    cfg = _config(cfg)
     view = _view(cfg, target_scale, target_max_size, hflip=True)
     return _detect(model, images, view, cfg.DATALOADER.SIZE_DIVISIBILITY, torch.device(device))
 
 
 def im_detect_bbox_scale(
-    model, images, target_scale, target_max_size, device, hflip: bool = False, *, cfg: CfgNode
+    model, images, target_scale, target_max_size, device, hflip: bool = False, cfg: Optional[CfgNode] = None
 ) -> List[BoxList]:
     """Detections at another scale (optionally of the flipped images, flipped back)."""
+    cfg = _config(cfg)
     view = _view(cfg, target_scale, target_max_size, hflip=hflip)
     return _detect(model, images, view, cfg.DATALOADER.SIZE_DIVISIBILITY, torch.device(device))
 
 
-def im_detect_bbox_aug(model: torch.nn.Module, images: Sequence[Any], device: Any, cfg: CfgNode) -> List[BoxList]:
+def im_detect_bbox_aug(
+    model: torch.nn.Module, images: Sequence[Any], device: Any, cfg: Optional[CfgNode] = None
+) -> List[BoxList]:
     """BoxTestTimeAugmentation.from_config(cfg) applied once."""
-    return BoxTestTimeAugmentation.from_config(cfg)(model, images, device)
+    return BoxTestTimeAugmentation.from_config(_config(cfg))(model, images, device)

@@ -32,13 +32,18 @@ def _sync_device(device: torch.device) -> None:
 
 
 def _bbox_aug_or_none(bbox_aug: Any) -> Optional[Callable]:
-    # The original passed a flag and read the global config: False still means none; say what to
-    # pass instead of True.
+    # The original passed a flag (its tools: TEST.BBOX_AUG.ENABLED) and read the global config;
+    # True still does that, for code written for it. This library's own tools pass the callable.
     if bbox_aug is None or bbox_aug is False:
         return None
+    if bbox_aug is True:
+        from ..config import cfg as global_cfg
+        from .bbox_aug import BoxTestTimeAugmentation
+
+        return BoxTestTimeAugmentation.from_config(global_cfg)
     if not callable(bbox_aug):
         raise TypeError(
-            f"bbox_aug must be None or a callable (model, images, device) -> [BoxList], got {bbox_aug!r}; "
+            f"bbox_aug must be None, a bool or a callable (model, images, device) -> [BoxList], got {bbox_aug!r}; "
             "build one with maskrcnn_benchmark.engine.bbox_aug.BoxTestTimeAugmentation.from_config(cfg)"
         )
     return bbox_aug
@@ -57,7 +62,8 @@ def compute_on_dataset(
 
     `timer` (tic/toc) times the model calls only; `bbox_aug`, a callable (model, images, device) ->
     [BoxList] such as engine/bbox_aug.BoxTestTimeAugmentation, replaces the model call (test-time
-    augmentation; its loader gives PIL images); `autocast_dtype` runs the model under torch.autocast.
+    augmentation; its loader gives PIL images; True, as in the original: the augmentation of the
+    global `maskrcnn_benchmark.config.cfg`); `autocast_dtype` runs the model under torch.autocast.
     """
     device = torch.device(device)
     dtype = resolve_autocast_dtype(autocast_dtype)

@@ -11,6 +11,8 @@ from . import roi_align as _roi_align_module
 from . import roi_pool as _roi_pool_module
 from . import sigmoid_focal_loss as _focal_module
 from .batch_norm import FrozenBatchNorm2d
+from .dcn.deform_pool_func import deform_roi_pooling
+from .dcn.deform_pool_module import DeformRoIPooling, DeformRoIPoolingPack, ModulatedDeformRoIPoolingPack
 from .deform_conv import (
     DeformConv,
     DFConv2d,
@@ -59,4 +61,8 @@ __all__ = [
     "ModulatedDeformConv",
     "ModulatedDeformConvPack",
     "DFConv2d",
+    "deform_roi_pooling",
+    "DeformRoIPooling",
+    "DeformRoIPoolingPack",
+    "ModulatedDeformRoIPoolingPack",
 ]

@@ -59,8 +59,12 @@ def deform_conv(
     dilation: IntPair = 1,
     groups: int = 1,
     deformable_groups: int = 1,
+    im2col_step: int = 64,
 ) -> torch.Tensor:
-    """Deformable convolution v1 (no bias): input [N, C, H, W], offset [N, 2 * dg * kh * kw, Ho, Wo]."""
+    """Deformable convolution v1 (no bias): input [N, C, H, W], offset [N, 2 * dg * kh * kw, Ho, Wo].
+
+    `im2col_step` is the original's batch chunk size for its CUDA kernel; torchvision's kernel
+    chooses its own chunks, and the result does not depend on them, so it is not used."""
     _check(input, offset, weight, groups, deformable_groups)
     return deform_conv2d(input, offset, weight, None, _pair(stride), _pair(padding), _pair(dilation))
 

@@ -38,3 +38,13 @@ def interpolate(
 ) -> torch.Tensor:
     """torch.nn.functional.interpolate with the original's signature (works on empty tensors)."""
     return F.interpolate(input, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners)
+
+
+def __getattr__(name: str):
+    # The original defined DFConv2d here; it lives in deform_conv.py, which imports Conv2d from this
+    # module, so it is looked up on first use instead of imported at the top (a circular import).
+    if name == "DFConv2d":
+        from .deform_conv import DFConv2d
+
+        return DFConv2d
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 import maskrcnn_benchmark._C  # noqa: F401  (registers torch.ops.maskrcnn_benchmark.*)
 
-__all__ = ["sigmoid_focal_loss", "SigmoidFocalLoss"]
+__all__ = ["sigmoid_focal_loss", "SigmoidFocalLoss", "sigmoid_focal_loss_cuda", "sigmoid_focal_loss_cpu"]
 
 
 def sigmoid_focal_loss(logits: Tensor, targets: Tensor, gamma: float, alpha: float) -> Tensor:
@@ -33,6 +33,11 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, gamma: float, alpha: flo
     return torch.ops.maskrcnn_benchmark.sigmoid_focal_loss_forward(
         logits, targets, num_classes, float(gamma), float(alpha)
     )
+
+
+# The original's names for its CUDA op and its plain-PyTorch CPU version: one op here serves both.
+sigmoid_focal_loss_cuda = sigmoid_focal_loss
+sigmoid_focal_loss_cpu = sigmoid_focal_loss
 
 
 class SigmoidFocalLoss(nn.Module):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..config import CfgNode
+from .registry import Registry
 from .weights_file import (
     CheckpointFileError,
     UnsafeCheckpointError,
@@ -194,8 +195,21 @@ def _stage_names_for(conv_body: str) -> List[str]:
     return C2_STAGE_NAMES[depth]
 
 
+# Loaders by MODEL.BACKBONE.CONV_BODY, the original's extension point: a body registered here gets
+# its own loader; the others (the original registered the ResNet bodies) get load_resnet_c2_format.
+C2_FORMAT_LOADER = Registry()
+
+
 def load_c2_format(cfg: CfgNode, f: str) -> Dict[str, "OrderedDict[str, torch.Tensor]"]:
-    """{"model": renamed state_dict} of the Detectron .pkl `f` for cfg.MODEL.BACKBONE.CONV_BODY."""
+    """{"model": state_dict} of the Detectron .pkl `f`, by the loader of cfg.MODEL.BACKBONE.CONV_BODY."""
+    conv_body = cfg.MODEL.BACKBONE.CONV_BODY
+    loader = C2_FORMAT_LOADER[conv_body] if conv_body in C2_FORMAT_LOADER else load_resnet_c2_format
+    return loader(cfg, f)
+
+
+def load_resnet_c2_format(cfg: CfgNode, f: str) -> Dict[str, "OrderedDict[str, torch.Tensor]"]:
+    """{"model": renamed state_dict} of the Detectron .pkl `f` for the ResNet body of
+    cfg.MODEL.BACKBONE.CONV_BODY."""
     blobs = load_c2_pickle(f)
     names = sorted(blobs.keys())
     renamed = rename_c2_blob_names(names, _stage_names_for(cfg.MODEL.BACKBONE.CONV_BODY))
@@ -227,3 +241,11 @@ def _move_conv2_into_deformable_convs(state_dict: "OrderedDict[str, torch.Tensor
             key = f"{stem}.conv.{param}"
         renamed[key] = value
     return renamed
+
+
+for _conv_body in (
+    "R-50-C4", "R-50-C5", "R-101-C4", "R-101-C5", "R-50-FPN", "R-50-FPN-RETINANET", "R-101-FPN",
+    "R-101-FPN-RETINANET", "R-152-FPN",
+):  # fmt: skip
+    C2_FORMAT_LOADER.register(_conv_body, load_resnet_c2_format)
+del _conv_body

@@ -336,6 +336,24 @@ def test_compute_on_dataset_with_bbox_aug_passes_the_raw_images():
     assert seen[0][1] == torch.device("cpu")
 
 
+def test_bbox_aug_true_uses_the_global_config_as_the_original(monkeypatch):
+    from maskrcnn_benchmark.config import cfg as global_cfg
+    from maskrcnn_benchmark.engine import bbox_aug
+
+    configs = []
+
+    def from_config(c):
+        configs.append(c)
+        return lambda model, images, device: [BoxList(torch.zeros(1, 4), (8, 8)) for _ in images]
+
+    monkeypatch.setattr(bbox_aug.BoxTestTimeAugmentation, "from_config", staticmethod(from_config))
+    batches = [(("img0",), (None,), (0,))]
+    assert sorted(compute_on_dataset(StubModel(None), batches, "cpu", bbox_aug=True)) == [0]
+    assert configs == [global_cfg]
+    with pytest.raises(TypeError, match="bbox_aug must be"):
+        compute_on_dataset(StubModel(None), batches, "cpu", bbox_aug="yes")
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_compute_on_dataset_on_cuda_with_fp16_autocast(dataset):
     timer = Timer()

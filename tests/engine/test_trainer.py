@@ -26,6 +26,10 @@ def _cfg(tmp_path, *opts):
         [
             "OUTPUT_DIR",
             str(tmp_path),
+            # float32: bfloat16 is emulated (slow) on CPUs without AVX512-BF16; the mixed-precision
+            # test below sets DTYPE itself.
+            "DTYPE",
+            "float32",
             "SOLVER.BASE_LR",
             "0.01",
             "SOLVER.WARMUP_ITERS",

@@ -50,14 +50,14 @@ def block_and_norm(cfg: CfgNode, conv_body: str):
     return block, norm_factory(cfg, norm)
 
 
-def build_resnet(cfg: CfgNode) -> resnet.ResNet:
-    """The ResNet body described by cfg.MODEL.BACKBONE and cfg.MODEL.RESNETS."""
+def resnet_arguments(cfg: CfgNode) -> dict:
+    """The ResNet constructor's arguments for cfg.MODEL.BACKBONE and cfg.MODEL.RESNETS."""
     r = cfg.MODEL.RESNETS
     conv_body = cfg.MODEL.BACKBONE.CONV_BODY
     block, norm = block_and_norm(cfg, conv_body)
     stem_norm = norm_factory(cfg, _lookup(STEM_NORMS, r.STEM_FUNC, "MODEL.RESNETS.STEM_FUNC"))
-    return resnet.ResNet(
-        _lookup(resnet.STAGE_SPECS, conv_body, "MODEL.BACKBONE.CONV_BODY"),
+    return dict(
+        stage_specs=_lookup(resnet.STAGE_SPECS, conv_body, "MODEL.BACKBONE.CONV_BODY"),
         block=block,
         norm=norm,
         stem_norm=stem_norm,
@@ -71,6 +71,11 @@ def build_resnet(cfg: CfgNode) -> resnet.ResNet:
         with_modulated_dcn=r.WITH_MODULATED_DCN,
         deformable_groups=r.DEFORMABLE_GROUPS,
     )
+
+
+def build_resnet(cfg: CfgNode) -> resnet.ResNet:
+    """The ResNet body described by cfg.MODEL.BACKBONE and cfg.MODEL.RESNETS."""
+    return resnet.ResNet(**resnet_arguments(cfg))
 
 
 def build_resnet_backbone(cfg: CfgNode) -> nn.Sequential:

@@ -14,6 +14,7 @@ them, tracking the channel count (`last_depth`) from one call to the next. Block
 """
 
 import copy
+import logging
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional
 
@@ -34,6 +35,8 @@ from .fbnet_blocks import (  # noqa: F401  (the original's fbnet_builder exporte
     _get_divisible_by,
     _get_upsample_op,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _expand_block_cfg(block_cfg: list) -> List[list]:

@@ -92,6 +92,10 @@ MODEL_ARCH: Dict[str, dict] = {
 }
 
 
+# The searched "cham" architectures, also a group of their own as in the original.
+MODEL_ARCH_CHAM: Dict[str, dict] = {name: MODEL_ARCH[name] for name in ("cham_v1a", "cham_v2")}
+
+
 def add_archs(archs: Dict[str, dict]) -> None:
     """Register more named architectures (a name may be registered once)."""
     for name, arch in archs.items():

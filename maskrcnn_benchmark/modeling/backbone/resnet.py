@@ -8,13 +8,15 @@ stride 4, 8, 16, 32 for layer1..layer4. In the stages chosen by `stage_with_dcn`
 """
 
 from collections import namedtuple
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.modules import module as module_hooks
 
+from ...config import CfgNode
+from ...config.cfg_constructor import cfg_constructor
 from ...layers.batch_norm import FrozenBatchNorm2d
 from ...layers.deform_conv import DFConv2d
 from ...layers.misc import Conv2d
@@ -22,6 +24,19 @@ from ..make_layers import gn_factory
 
 # Deformable conv2 of the bottleneck blocks (MODEL.RESNETS.WITH_MODULATED_DCN, DEFORMABLE_GROUPS).
 DCNSpec = namedtuple("DCNSpec", ["with_modulated_dcn", "deformable_groups"])
+# A block's `dcn_config`: a DCNSpec, or the original's {"stage_with_dcn", "with_modulated_dcn",
+# "deformable_groups"} dict; None (or a dict without stage_with_dcn) for a plain conv2.
+DCNConfig = Union[None, DCNSpec, Mapping[str, Any]]
+
+
+def as_dcn_spec(dcn_config: DCNConfig) -> Optional[DCNSpec]:
+    """The DCNSpec of a block's dcn_config, None for a plain conv2."""
+    if dcn_config is None or isinstance(dcn_config, DCNSpec):
+        return dcn_config
+    if not dcn_config.get("stage_with_dcn", False):
+        return None
+    return DCNSpec(bool(dcn_config.get("with_modulated_dcn", False)), int(dcn_config.get("deformable_groups", 1)))
+
 
 # index: stage number (1 = "res2"/layer1 ... 4 = "res5"/layer4); return_features: emit its output.
 StageSpec = namedtuple("StageSpec", ["index", "block_count", "return_features"])
@@ -140,9 +155,10 @@ def _shortcut(downsample: Optional[nn.Module], x: torch.Tensor) -> torch.Tensor:
 
 class Bottleneck(nn.Module):
     """1x1 -> 3x3 (grouped, dilated) -> 1x1 residual block; the stride sits on the first 1x1
-    conv when stride_in_1x1 (MSRA weights), else on the 3x3 (FAIR / torchvision weights). With
-    `dcn`, the 3x3 is a DFConv2d (deformable, modulated or not) with the same stride, dilation and
-    groups, initialised as the original's (not Kaiming-reinitialised like the plain 3x3)."""
+    conv when stride_in_1x1 (MSRA weights), else on the 3x3 (FAIR / torchvision weights). With a
+    `dcn_config`, the 3x3 is a DFConv2d (deformable, modulated or not) with the same stride, dilation and
+    groups, initialised as the original's (not Kaiming-reinitialised like the plain 3x3). `norm_func`:
+    channels -> norm layer; `dcn_config`: see DCNConfig."""
 
     def __init__(
         self,
@@ -153,10 +169,11 @@ class Bottleneck(nn.Module):
         stride_in_1x1: bool = True,
         stride: int = 1,
         dilation: int = 1,
-        norm: NormFactory = FrozenBatchNorm2d,
-        dcn: Optional[DCNSpec] = None,
+        norm_func: NormFactory = FrozenBatchNorm2d,
+        dcn_config: DCNConfig = None,
     ):
         super().__init__()
+        norm, dcn = norm_func, as_dcn_spec(dcn_config)
         self.downsample = None
         if in_channels != out_channels:
             self.downsample = _downsample(in_channels, out_channels, stride if dilation == 1 else 1, norm)
@@ -212,10 +229,11 @@ class BasicBlock(nn.Module):
         stride_in_1x1: bool = True,
         stride: int = 1,
         dilation: int = 1,
-        norm: NormFactory = FrozenBatchNorm2d,
-        dcn: Optional[DCNSpec] = None,
+        norm_func: NormFactory = FrozenBatchNorm2d,
+        dcn_config: DCNConfig = None,
     ):
         super().__init__()
+        norm, dcn = norm_func, as_dcn_spec(dcn_config)
         if num_groups != 1:
             raise ValueError(f"BasicBlock supports NUM_GROUPS 1 only, got {num_groups}")
         if dcn is not None:
@@ -285,15 +303,23 @@ def make_stage(
                 first_stride if i == 0 else 1,
                 dilation,
                 norm,
-                dcn=dcn,
+                dcn_config=dcn,
             )
         )
         in_channels = out_channels
     return nn.Sequential(*blocks)
 
 
+def _resnet_arguments(cfg: CfgNode) -> Dict[str, Any]:
+    from .backbone import resnet_arguments  # backbone.py imports this module
+
+    return resnet_arguments(cfg)
+
+
+@cfg_constructor(_resnet_arguments)
 class ResNet(nn.Module):
     """A ResNet/ResNeXt body returning the feature maps of the stages marked return_features.
+    `ResNet(cfg)` builds the body of cfg.MODEL.BACKBONE and cfg.MODEL.RESNETS (as the original).
 
     Stage k (1..4) has out_channels = res2_out_channels * 2**(k-1) and a bottleneck width of
     num_groups * width_per_group * 2**(k-1). freeze_at = k freezes the stem (k >= 1) and
@@ -366,28 +392,47 @@ class ResNet(nn.Module):
         return outputs
 
 
+def _block_and_norm(block_module: Union[str, type], norm: Optional[NormFactory]) -> Tuple[type, NormFactory]:
+    if not isinstance(block_module, str):
+        return block_module, norm or FrozenBatchNorm2d
+    from .backbone import TRANS_FUNCS  # backbone.py imports this module
+
+    if block_module not in TRANS_FUNCS:
+        raise KeyError(f"block_module {block_module!r} is not known; choose one of {sorted(TRANS_FUNCS)}")
+    block, norm_name = TRANS_FUNCS[block_module]
+    return block, norm or NORMS[norm_name]
+
+
 class ResNetHead(nn.Module):
     """Stages applied to pooled RoI features (the res5 head of C4 models): `layer4` for
     stages=(StageSpec(4, 3, False),), with out_channels = res2_out_channels * 8 (2048).
-    stage_with_dcn etc. as for ResNet (off by default; the C4 box head does not set them, as in
-    the original)."""
+
+    block_module: the block class (Bottleneck, BasicBlock; norm layers from `norm`, default
+    FrozenBatchNorm2d) or a MODEL.RESNETS.TRANS_FUNC name such as the original's
+    "BottleneckWithFixedBatchNorm" (its norm, unless `norm` is given; GroupNorm with default
+    settings). dcn_config (see DCNConfig) makes every block's conv2 deformable, as in the original;
+    otherwise stage_with_dcn etc. choose stages as for ResNet (off by default; the C4 box head does
+    not set them, as in the original)."""
 
     def __init__(
         self,
+        block_module: Union[str, type],
         stages: Sequence[StageSpec],
-        block: type = Bottleneck,
-        norm: NormFactory = FrozenBatchNorm2d,
         num_groups: int = 1,
         width_per_group: int = 64,
         stride_in_1x1: bool = True,
-        stride_init: int = 0,
+        stride_init: Optional[int] = None,
         res2_out_channels: int = 256,
         dilation: int = 1,
+        dcn_config: DCNConfig = None,
+        norm: Optional[NormFactory] = None,
         stage_with_dcn: Sequence[bool] = (False, False, False, False),
         with_modulated_dcn: bool = False,
         deformable_groups: int = 1,
     ):
         super().__init__()
+        block, norm = _block_and_norm(block_module, norm)
+        dcn = as_dcn_spec(dcn_config)
         factor = 2 ** (stages[0].index - 1)
         out_channels = res2_out_channels * factor
         in_channels = out_channels // 2
@@ -410,7 +455,7 @@ class ResNetHead(nn.Module):
                     first_stride,
                     dilation,
                     norm,
-                    dcn=_dcn_spec(stage_with_dcn, spec.index, with_modulated_dcn, deformable_groups),
+                    dcn=dcn or _dcn_spec(stage_with_dcn, spec.index, with_modulated_dcn, deformable_groups),
                 ),
             )
             self.stages.append(name)
@@ -426,8 +471,16 @@ class ResNetHead(nn.Module):
 
 # The original's class names, at their original import path (defined over the classes above).
 from .resnet_original_blocks import (  # noqa: E402, F401
+    BaseStem,
     BottleneckWithFixedBatchNorm,
     BottleneckWithGN,
+    ResNet50FPNStagesTo5,
+    ResNet50StagesTo4,
+    ResNet50StagesTo5,
+    ResNet101FPNStagesTo5,
+    ResNet101StagesTo4,
+    ResNet101StagesTo5,
+    ResNet152FPNStagesTo5,
     StemWithFixedBatchNorm,
     StemWithGN,
 )

@@ -1,20 +1,21 @@
 """The original's block and stem classes, with its constructor signatures, over this package's
-Bottleneck and Stem. Importable from maskrcnn_benchmark.modeling.backbone.resnet, as before;
-configs name them in MODEL.RESNETS.TRANS_FUNC / STEM_FUNC."""
-
-from typing import Any, Mapping, Optional
+Bottleneck and Stem, and its stage-spec constants. Importable from
+maskrcnn_benchmark.modeling.backbone.resnet, as before; configs name the classes in
+MODEL.RESNETS.TRANS_FUNC / STEM_FUNC."""
 
 from ...config import CfgNode
 from ...layers.batch_norm import FrozenBatchNorm2d
 from ..make_layers import gn_factory
-from .resnet import Bottleneck, DCNSpec, Stem
+from .resnet import STAGE_SPECS, Bottleneck, DCNConfig, NormFactory, Stem
 
-
-def _dcn(dcn_config: Optional[Mapping[str, Any]]) -> Optional[DCNSpec]:
-    # The original passed {"stage_with_dcn": bool, "with_modulated_dcn": bool, "deformable_groups": int}.
-    if not dcn_config or not dcn_config.get("stage_with_dcn", False):
-        return None
-    return DCNSpec(bool(dcn_config.get("with_modulated_dcn", False)), int(dcn_config.get("deformable_groups", 1)))
+# The original's stage specs by name (STAGE_SPECS holds them by MODEL.BACKBONE.CONV_BODY).
+ResNet50StagesTo5 = STAGE_SPECS["R-50-C5"]
+ResNet50StagesTo4 = STAGE_SPECS["R-50-C4"]
+ResNet101StagesTo5 = STAGE_SPECS["R-101-C5"]
+ResNet101StagesTo4 = STAGE_SPECS["R-101-C4"]
+ResNet50FPNStagesTo5 = STAGE_SPECS["R-50-FPN"]
+ResNet101FPNStagesTo5 = STAGE_SPECS["R-101-FPN"]
+ResNet152FPNStagesTo5 = STAGE_SPECS["R-152-FPN"]
 
 
 class _OriginalBottleneck(Bottleneck):
@@ -33,11 +34,11 @@ class _OriginalBottleneck(Bottleneck):
         stride_in_1x1: bool = True,
         stride: int = 1,
         dilation: int = 1,
-        dcn_config: Optional[Mapping[str, Any]] = None,
+        dcn_config: DCNConfig = None,
     ):
         super().__init__(
             in_channels, bottleneck_channels, out_channels, num_groups, stride_in_1x1, stride, dilation,
-            norm=self.make_norm(), dcn=_dcn(dcn_config),
+            norm_func=self.make_norm(), dcn_config=dcn_config,
         )  # fmt: skip
 
 
@@ -55,11 +56,18 @@ class BottleneckWithGN(_OriginalBottleneck):
         return gn_factory()
 
 
-class StemWithFixedBatchNorm(Stem):
-    def __init__(self, cfg: CfgNode):
-        super().__init__(cfg.MODEL.RESNETS.STEM_OUT_CHANNELS, FrozenBatchNorm2d)
+class BaseStem(Stem):
+    """The stem with cfg.MODEL.RESNETS.STEM_OUT_CHANNELS channels and the norm `norm_func`."""
+
+    def __init__(self, cfg: CfgNode, norm_func: NormFactory):
+        super().__init__(cfg.MODEL.RESNETS.STEM_OUT_CHANNELS, norm_func)
 
 
-class StemWithGN(Stem):
+class StemWithFixedBatchNorm(BaseStem):
     def __init__(self, cfg: CfgNode):
-        super().__init__(cfg.MODEL.RESNETS.STEM_OUT_CHANNELS, gn_factory(cfg.MODEL.GROUP_NORM))
+        super().__init__(cfg, FrozenBatchNorm2d)
+
+
+class StemWithGN(BaseStem):
+    def __init__(self, cfg: CfgNode):
+        super().__init__(cfg, gn_factory(cfg.MODEL.GROUP_NORM))

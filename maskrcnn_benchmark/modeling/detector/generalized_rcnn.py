@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ...config import CfgNode
+from ...config.cfg_constructor import cfg_constructor
 from ...structures.bounding_box import BoxList
 from ...structures.image_list import ImageList, to_image_list
 from ..backbone import build_backbone
@@ -46,6 +47,16 @@ def _preferred_layout(images: torch.Tensor, training: bool) -> torch.Tensor:
     return images
 
 
+def _detector_arguments(cfg: CfgNode) -> Dict[str, nn.Module]:
+    backbone = build_backbone(cfg)
+    return dict(
+        backbone=backbone,
+        rpn=build_rpn(cfg, backbone.out_channels),
+        roi_heads=build_roi_heads(cfg, backbone.out_channels),
+    )
+
+
+@cfg_constructor(_detector_arguments)
 class GeneralizedRCNN(nn.Module):
     """The two-stage detector: features, proposals, then per-proposal heads (see the module docstring
     for what forward takes and returns).
@@ -59,8 +70,9 @@ class GeneralizedRCNN(nn.Module):
             box head and optional mask / keypoint heads of modeling/roi_heads; empty ([] or None)
             for RPN-only models.
 
-    Build one from a config with `from_config(cfg)` (what build_detection_model does); the state_dict
-    keys are the original's ("backbone.body...", "rpn.head...", "roi_heads.box...").
+    Build one from a config with `GeneralizedRCNN(cfg)`, as the original, or `from_config(cfg)` (what
+    build_detection_model does, after checking the config); the state_dict keys are the original's
+    ("backbone.body...", "rpn.head...", "roi_heads.box...").
     """
 
     def __init__(self, backbone: nn.Module, rpn: nn.Module, roi_heads: Union[nn.Module, list, None]):
@@ -71,8 +83,7 @@ class GeneralizedRCNN(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> "GeneralizedRCNN":
-        backbone = build_backbone(cfg)
-        return cls(backbone, build_rpn(cfg, backbone.out_channels), build_roi_heads(cfg, backbone.out_channels))
+        return cls(cfg)
 
     def forward(
         self,

@@ -11,14 +11,25 @@ import torch
 from torch import nn
 
 from ...config import CfgNode
+from ...config.cfg_constructor import cfg_constructor
 from ...structures.bounding_box import BoxList
 from .box_head.box_head import build_roi_box_head
 from .keypoint_head.keypoint_head import build_roi_keypoint_head
 from .mask_head.mask_head import build_roi_mask_head
 
 
+def combined_roi_heads_arguments(cfg: CfgNode, heads) -> dict:
+    return dict(
+        heads=heads,
+        share_mask_features=cfg.MODEL.MASK_ON and cfg.MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR,
+        share_keypoint_features=cfg.MODEL.KEYPOINT_ON and cfg.MODEL.ROI_KEYPOINT_HEAD.SHARE_BOX_FEATURE_EXTRACTOR,
+    )
+
+
+@cfg_constructor(combined_roi_heads_arguments)
 class CombinedROIHeads(nn.ModuleDict):
-    """A ModuleDict with keys "box", "mask", "keypoint" (those that are enabled)."""
+    """A ModuleDict with keys "box", "mask", "keypoint" (those that are enabled). `CombinedROIHeads(cfg,
+    heads)`, as the original, takes the sharing of feature extractors from the config."""
 
     def __init__(self, heads, share_mask_features: bool = False, share_keypoint_features: bool = False):
         super().__init__(heads)
@@ -58,8 +69,4 @@ def build_roi_heads(cfg: CfgNode, in_channels: int):
         heads.append(("mask", build_roi_mask_head(cfg, in_channels)))
     if cfg.MODEL.KEYPOINT_ON:
         heads.append(("keypoint", build_roi_keypoint_head(cfg, in_channels)))
-    return CombinedROIHeads(
-        heads,
-        share_mask_features=cfg.MODEL.MASK_ON and cfg.MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR,
-        share_keypoint_features=cfg.MODEL.KEYPOINT_ON and cfg.MODEL.ROI_KEYPOINT_HEAD.SHARE_BOX_FEATURE_EXTRACTOR,
-    )
+    return CombinedROIHeads(cfg, heads)

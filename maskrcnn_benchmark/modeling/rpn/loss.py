@@ -11,7 +11,7 @@ An image without ground truth (every object removed by augmentation or clipping)
 background: all its anchors are negatives (except the border ones, ignored as usual).
 """
 
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import torch
 from torch.nn import functional as F
@@ -26,11 +26,27 @@ from ..matcher import Matcher
 from .utils import concat_box_prediction_layers
 
 
+def generate_rpn_labels(matched_targets: BoxList) -> torch.Tensor:
+    """Anchor labels from the matched targets (field "matched_idxs"): 1 for a match, else 0."""
+    return matched_targets.get_field("matched_idxs") >= 0
+
+
 class RPNLossComputation:
-    def __init__(self, proposal_matcher: Matcher, fg_bg_sampler: BalancedPositiveNegativeSampler, box_coder: BoxCoder):
+    """`generate_labels_func(matched_targets)` labels the anchors (see generate_rpn_labels);
+    anchors below the low threshold are then set to 0, ignored ones (between the thresholds, or
+    straddling the border) to -1."""
+
+    def __init__(
+        self,
+        proposal_matcher: Matcher,
+        fg_bg_sampler: BalancedPositiveNegativeSampler,
+        box_coder: BoxCoder,
+        generate_labels_func: Callable[[BoxList], torch.Tensor] = generate_rpn_labels,
+    ):
         self.proposal_matcher = proposal_matcher
         self.fg_bg_sampler = fg_bg_sampler
         self.box_coder = box_coder
+        self.generate_labels_func = generate_labels_func
 
     def match_targets_to_anchors(self, anchor: BoxList, target: BoxList) -> Tuple[BoxList, torch.Tensor]:
         """(the matched ground-truth box of every anchor, matched indices with -1/-2 codes)."""
@@ -52,8 +68,11 @@ class RPNLossComputation:
         labels, regression_targets = [], []
         for anchors_per_image, targets_per_image in zip(anchors, targets):
             matched_targets, matched_idxs = self.match_targets_to_anchors(anchors_per_image, targets_per_image)
+            matched_targets.add_field("matched_idxs", matched_idxs)
+            labels_per_image = self.generate_labels_func(matched_targets).to(torch.float32)
+            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BELOW_LOW_THRESHOLD, 0)
             ignored = (matched_idxs == Matcher.BETWEEN_THRESHOLDS) | ~anchors_per_image.get_field("visibility")
-            labels_per_image = (matched_idxs >= 0).to(torch.float32).masked_fill(ignored, -1)
+            labels_per_image = labels_per_image.masked_fill(ignored, -1)
             labels.append(labels_per_image)
             regression_targets.append(self.box_coder.encode(matched_targets.bbox, anchors_per_image.bbox))
         return labels, regression_targets

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...config import CfgNode
+from ...config.cfg_constructor import cfg_constructor
 from ...layers.misc import Conv2d
 from ...structures.bounding_box import BoxList
 from ...structures.image_list import ImageList
@@ -23,8 +24,14 @@ from .loss import RPNLossComputation, make_rpn_loss_evaluator
 from .retinanet.retinanet import build_retinanet
 
 
+def _rpn_head_arguments(cfg: CfgNode, in_channels: int, num_anchors: int) -> dict:
+    return dict(in_channels=in_channels, num_anchors=num_anchors)
+
+
+@cfg_constructor(_rpn_head_arguments)
 class RPNHead(nn.Module):
-    """Shared 3x3 conv + ReLU, then 1x1 convs for A objectness logits and 4A box deltas per level."""
+    """Shared 3x3 conv + ReLU, then 1x1 convs for A objectness logits and 4A box deltas per level.
+    Also takes the original's (cfg, in_channels, num_anchors)."""
 
     def __init__(self, in_channels: int, num_anchors: int):
         super().__init__()
@@ -83,6 +90,21 @@ def build_single_conv_rpn_head(cfg: CfgNode, in_channels: int, num_anchors: int)
     return RPNHead(in_channels, num_anchors)
 
 
+def rpn_module_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    anchor_generator = make_anchor_generator(cfg)
+    head = registry.RPN_HEADS[cfg.MODEL.RPN.RPN_HEAD](cfg, in_channels, anchor_generator.num_anchors_per_location()[0])
+    box_coder = BoxCoder(weights=(1.0, 1.0, 1.0, 1.0))
+    return dict(
+        anchor_generator=anchor_generator,
+        head=head,
+        box_selector_train=make_rpn_postprocessor(cfg, box_coder, is_train=True),
+        box_selector_test=make_rpn_postprocessor(cfg, box_coder, is_train=False),
+        loss_evaluator=make_rpn_loss_evaluator(cfg, box_coder),
+        rpn_only=cfg.MODEL.RPN_ONLY,
+    )
+
+
+@cfg_constructor(rpn_module_arguments)  # RPNModule(cfg, in_channels), as the original
 class RPNModule(nn.Module):
     def __init__(
         self,
@@ -134,14 +156,4 @@ def build_rpn(cfg: CfgNode, in_channels: int) -> nn.Module:
     """RPNModule from cfg.MODEL.RPN (RetinaNet when cfg.MODEL.RETINANET_ON)."""
     if cfg.MODEL.RETINANET_ON:
         return build_retinanet(cfg, in_channels)
-    anchor_generator = make_anchor_generator(cfg)
-    head = registry.RPN_HEADS[cfg.MODEL.RPN.RPN_HEAD](cfg, in_channels, anchor_generator.num_anchors_per_location()[0])
-    box_coder = BoxCoder(weights=(1.0, 1.0, 1.0, 1.0))
-    return RPNModule(
-        anchor_generator,
-        head,
-        make_rpn_postprocessor(cfg, box_coder, is_train=True),
-        make_rpn_postprocessor(cfg, box_coder, is_train=False),
-        make_rpn_loss_evaluator(cfg, box_coder),
-        rpn_only=cfg.MODEL.RPN_ONLY,
-    )
+    return RPNModule(cfg, in_channels)

@@ -505,12 +505,12 @@ def test_build_dataset_train_concat_and_test_list(instances):
 
 
 def test_build_dataset_errors(instances):
-    cityscapes = {"factory": "CityScapesDataset", "args": {"img_dir": "/x", "ann_dir": "/y", "split": "train"}}
-    catalog = _Catalog({"cityscapes_poly_instance_train": cityscapes})
+    unknown_factory = {"factory": "NoSuchDataset", "args": {}}
+    catalog = _Catalog({"custom": unknown_factory})
     with pytest.raises(RuntimeError, match="Dataset not available"):
         build_dataset(["unknown"], None, catalog)
-    with pytest.raises(NotImplementedError, match="CityScapesDataset"):
-        build_dataset(["cityscapes_poly_instance_train"], None, catalog)
+    with pytest.raises(NotImplementedError, match="NoSuchDataset"):
+        build_dataset(["custom"], None, catalog)
     bad = {"x": _coco_entry(*instances)}
     with pytest.raises(ValueError):
         build_dataset(["x"], None, _Catalog(bad), on_bad_input="maybe")

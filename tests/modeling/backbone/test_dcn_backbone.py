@@ -166,7 +166,7 @@ def test_freezing_covers_the_deformable_layers():
 
 def test_a_dcn_block_matches_the_unfolded_computation():
     torch.manual_seed(0)
-    block = Bottleneck(16, 8, 32, num_groups=2, stride=2, dcn=DCNSpec(True, 2))
+    block = Bottleneck(16, 8, 32, num_groups=2, stride=2, dcn_config=DCNSpec(True, 2))
     for m in (block.bn1, block.bn2, block.bn3, block.downsample[1]):
         fresh = _frozen_bn(m.weight.numel())
         m.load_state_dict(fresh.state_dict())
@@ -181,11 +181,13 @@ def test_a_dcn_block_matches_the_unfolded_computation():
 
 
 def test_res5_head_and_errors():
-    head = ResNetHead((StageSpec(4, 3, False),), res2_out_channels=16, width_per_group=4, stage_with_dcn=(0, 0, 0, 1))
+    head = ResNetHead(
+        Bottleneck, (StageSpec(4, 3, False),), res2_out_channels=16, width_per_group=4, stage_with_dcn=(0, 0, 0, 1)
+    )
     assert all(isinstance(b.conv2, DFConv2d) for b in head.layer4)
     assert head(torch.randn(2, 64, 8, 8)).shape == (2, 128, 4, 4)
     with pytest.raises(ValueError, match="bottleneck blocks"):
-        BasicBlock(8, 8, 8, dcn=DCNSpec(False, 1))
+        BasicBlock(8, 8, 8, dcn_config=DCNSpec(False, 1))
     c = cfg.clone()
     c.MODEL.BACKBONE.CONV_BODY = "R-18-FPN"
     c.MODEL.RESNETS.STAGE_WITH_DCN = (False, True, True, True)

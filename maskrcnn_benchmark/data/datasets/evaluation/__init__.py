@@ -27,10 +27,21 @@ def _voc(**kwargs: Any) -> Any:
     return voc_evaluation(**kwargs)
 
 
+def _cityscapes(**kwargs: Any) -> Any:
+    from .cityscapes import abs_cityscapes_evaluation
+
+    kwargs.setdefault("box_only", False)
+    kwargs.setdefault("iou_types", ("bbox", "segm"))
+    kwargs.setdefault("expected_results", ())
+    kwargs.setdefault("expected_results_sigma_tol", 4)
+    return abs_cityscapes_evaluation(**kwargs)
+
+
 # dataset class name -> evaluation function taking evaluate()'s keyword arguments.
 _EVALUATORS: Dict[str, Callable[..., Any]] = {
     "COCODataset": _coco,
     "PascalVOCDataset": _voc,
+    "CityScapesDataset": _cityscapes,  # the Cityscapes AP, as the original (met before its base AbstractDataset)
     "AbstractDataset": _abstract,  # a custom dataset: converted to COCO format, then COCO evaluation
 }
 
@@ -39,8 +50,8 @@ def evaluate(dataset: Any, predictions: Sequence[Any], output_folder: Optional[s
     """Evaluate `predictions` (list of BoxList in dataset order, network input size) on `dataset`.
 
     Arguments:
-        dataset: the dataset the predictions were computed on (COCODataset, PascalVOCDataset or a
-            subclass of either; any AbstractDataset, converted to COCO format).
+        dataset: the dataset the predictions were computed on (COCODataset, PascalVOCDataset,
+            CityScapesDataset or a subclass of one; any other AbstractDataset, converted to COCO format).
         predictions: one BoxList per dataset index.
         output_folder: where result files are written (None: nowhere).
         **kwargs: passed to the dataset's evaluation, e.g. for COCO: box_only, iou_types,
@@ -48,7 +59,7 @@ def evaluate(dataset: Any, predictions: Sequence[Any], output_folder: Optional[s
             are ignored).
 
     Returns the evaluation's result (COCO: `(COCOResults, coco_results)`; VOC: `{"ap": per-class
-    APs, "map": mean AP}`; None for box_only).
+    APs, "map": mean AP}`; Cityscapes: `(CityscapesResults, {task: result json})`; None for box_only).
     Raises NotImplementedError for an unsupported dataset type.
     """
     for cls in type(dataset).__mro__:
@@ -56,3 +67,16 @@ def evaluate(dataset: Any, predictions: Sequence[Any], output_folder: Optional[s
         if evaluator is not None:
             return evaluator(dataset=dataset, predictions=predictions, output_folder=output_folder, **kwargs)
     raise NotImplementedError("Unsupported dataset type {}.".format(type(dataset).__name__))
+
+
+# The original re-exported each dataset's evaluation function from this package; they are loaded
+# on first access so that importing the package stays light (PEP 562).
+_LAZY_EXPORTS = {"coco_evaluation": ".coco", "voc_evaluation": ".voc", "abs_cityscapes_evaluation": ".cityscapes"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

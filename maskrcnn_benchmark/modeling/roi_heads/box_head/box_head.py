@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ....config import CfgNode
+from ....config.cfg_constructor import cfg_constructor
 from ....structures.bounding_box import BoxList
 from .inference import PostProcessor, make_roi_box_post_processor
 from .loss import FastRCNNLossComputation, make_roi_box_loss_evaluator
@@ -20,6 +21,17 @@ from .roi_box_feature_extractors import make_roi_box_feature_extractor
 from .roi_box_predictors import make_roi_box_predictor
 
 
+def roi_box_head_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    feature_extractor = make_roi_box_feature_extractor(cfg, in_channels)
+    return dict(
+        feature_extractor=feature_extractor,
+        predictor=make_roi_box_predictor(cfg, feature_extractor.out_channels),
+        post_processor=make_roi_box_post_processor(cfg),
+        loss_evaluator=make_roi_box_loss_evaluator(cfg),
+    )
+
+
+@cfg_constructor(roi_box_head_arguments)  # ROIBoxHead(cfg, in_channels), as the original
 class ROIBoxHead(nn.Module):
     def __init__(
         self,
@@ -49,10 +61,4 @@ class ROIBoxHead(nn.Module):
 
 
 def build_roi_box_head(cfg: CfgNode, in_channels: int) -> ROIBoxHead:
-    feature_extractor = make_roi_box_feature_extractor(cfg, in_channels)
-    return ROIBoxHead(
-        feature_extractor,
-        make_roi_box_predictor(cfg, feature_extractor.out_channels),
-        make_roi_box_post_processor(cfg),
-        make_roi_box_loss_evaluator(cfg),
-    )
+    return ROIBoxHead(cfg, in_channels)

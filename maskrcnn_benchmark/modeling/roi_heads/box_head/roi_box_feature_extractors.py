@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ....config import CfgNode
+from ....config.cfg_constructor import cfg_constructor
 from ....layers.misc import Conv2d
 from ....structures.bounding_box import BoxList
 from ... import registry
@@ -21,6 +22,55 @@ from ...make_layers import gn_factory, make_fc
 from ...poolers import Pooler, make_pooler
 
 
+def res5_head(cfg: CfgNode, dilation: int = 1) -> ResNetHead:
+    """The res5 stage for C4 heads, with the body's block type and norm."""
+    r = cfg.MODEL.RESNETS
+    block, norm = block_and_norm(cfg, cfg.MODEL.BACKBONE.CONV_BODY)
+    block_count = 2 if cfg.MODEL.BACKBONE.CONV_BODY.startswith("R-18-") else 3
+    return ResNetHead(
+        block_module=block,
+        stages=(StageSpec(index=4, block_count=block_count, return_features=False),),
+        norm=norm,
+        num_groups=r.NUM_GROUPS,
+        width_per_group=r.WIDTH_PER_GROUP,
+        stride_in_1x1=r.STRIDE_IN_1X1,
+        res2_out_channels=r.RES2_OUT_CHANNELS,
+        dilation=dilation,
+    )
+
+
+def resnet50_conv5_arguments(config: CfgNode, in_channels: int) -> dict:
+    return dict(pooler=make_pooler(config, "ROI_BOX_HEAD"), head=res5_head(config, config.MODEL.RESNETS.RES5_DILATION))
+
+
+def fpn2mlp_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    head = cfg.MODEL.ROI_BOX_HEAD
+    return dict(
+        pooler=make_pooler(cfg, "ROI_BOX_HEAD"),
+        input_size=in_channels * head.POOLER_RESOLUTION**2,
+        representation_size=head.MLP_HEAD_DIM,
+        use_gn=head.USE_GN,
+        norm=gn_factory(cfg.MODEL.GROUP_NORM),
+    )
+
+
+def fpn_xconv1fc_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    head = cfg.MODEL.ROI_BOX_HEAD
+    return dict(
+        pooler=make_pooler(cfg, "ROI_BOX_HEAD"),
+        in_channels=in_channels,
+        resolution=head.POOLER_RESOLUTION,
+        conv_head_dim=head.CONV_HEAD_DIM,
+        num_convs=head.NUM_STACKED_CONVS,
+        mlp_head_dim=head.MLP_HEAD_DIM,
+        dilation=head.DILATION,
+        use_gn=head.USE_GN,
+        norm=gn_factory(cfg.MODEL.GROUP_NORM),
+    )
+
+
+# Each extractor also takes the original's (cfg, in_channels).
+@cfg_constructor(resnet50_conv5_arguments)
 class ResNet50Conv5ROIFeatureExtractor(nn.Module):
     """Pool at 1/16, then res5 (`head.layer4`, stride 2): [K, 2048, 7, 7] for 14x14 pooling."""
 
@@ -34,6 +84,7 @@ class ResNet50Conv5ROIFeatureExtractor(nn.Module):
         return self.head(self.pooler(x, proposals))
 
 
+@cfg_constructor(fpn2mlp_arguments)
 class FPN2MLPFeatureExtractor(nn.Module):
     """Pool [K, C, R, R], flatten, fc6 + ReLU, fc7 + ReLU -> [K, representation_size]."""
 
@@ -49,6 +100,7 @@ class FPN2MLPFeatureExtractor(nn.Module):
         return F.relu_(self.fc7(F.relu_(self.fc6(x))))
 
 
+@cfg_constructor(fpn_xconv1fc_arguments)
 class FPNXconv1fcFeatureExtractor(nn.Module):
     """Pool, num_convs x (3x3 conv [+ GN] + ReLU), flatten, fc6 + ReLU -> [K, mlp_head_dim]."""
 
@@ -86,56 +138,19 @@ class FPNXconv1fcFeatureExtractor(nn.Module):
         return F.relu(self.fc6(x))
 
 
-def res5_head(cfg: CfgNode, dilation: int = 1) -> ResNetHead:
-    """The res5 stage for C4 heads, with the body's block type and norm."""
-    r = cfg.MODEL.RESNETS
-    block, norm = block_and_norm(cfg, cfg.MODEL.BACKBONE.CONV_BODY)
-    block_count = 2 if cfg.MODEL.BACKBONE.CONV_BODY.startswith("R-18-") else 3
-    return ResNetHead(
-        stages=(StageSpec(index=4, block_count=block_count, return_features=False),),
-        block=block,
-        norm=norm,
-        num_groups=r.NUM_GROUPS,
-        width_per_group=r.WIDTH_PER_GROUP,
-        stride_in_1x1=r.STRIDE_IN_1X1,
-        res2_out_channels=r.RES2_OUT_CHANNELS,
-        dilation=dilation,
-    )
-
-
 @registry.ROI_BOX_FEATURE_EXTRACTORS.register("ResNet50Conv5ROIFeatureExtractor")
 def build_resnet50_conv5_extractor(cfg: CfgNode, in_channels: int) -> ResNet50Conv5ROIFeatureExtractor:
-    return ResNet50Conv5ROIFeatureExtractor(
-        make_pooler(cfg, "ROI_BOX_HEAD"), res5_head(cfg, cfg.MODEL.RESNETS.RES5_DILATION)
-    )
+    return ResNet50Conv5ROIFeatureExtractor(cfg, in_channels)
 
 
 @registry.ROI_BOX_FEATURE_EXTRACTORS.register("FPN2MLPFeatureExtractor")
 def build_fpn2mlp_extractor(cfg: CfgNode, in_channels: int) -> FPN2MLPFeatureExtractor:
-    head = cfg.MODEL.ROI_BOX_HEAD
-    return FPN2MLPFeatureExtractor(
-        make_pooler(cfg, "ROI_BOX_HEAD"),
-        in_channels * head.POOLER_RESOLUTION**2,
-        head.MLP_HEAD_DIM,
-        head.USE_GN,
-        gn_factory(cfg.MODEL.GROUP_NORM),
-    )
+    return FPN2MLPFeatureExtractor(cfg, in_channels)
 
 
 @registry.ROI_BOX_FEATURE_EXTRACTORS.register("FPNXconv1fcFeatureExtractor")
 def build_fpn_xconv1fc_extractor(cfg: CfgNode, in_channels: int) -> FPNXconv1fcFeatureExtractor:
-    head = cfg.MODEL.ROI_BOX_HEAD
-    return FPNXconv1fcFeatureExtractor(
-        make_pooler(cfg, "ROI_BOX_HEAD"),
-        in_channels,
-        head.POOLER_RESOLUTION,
-        head.CONV_HEAD_DIM,
-        head.NUM_STACKED_CONVS,
-        head.MLP_HEAD_DIM,
-        head.DILATION,
-        head.USE_GN,
-        gn_factory(cfg.MODEL.GROUP_NORM),
-    )
+    return FPNXconv1fcFeatureExtractor(cfg, in_channels)
 
 
 def make_roi_box_feature_extractor(cfg: CfgNode, in_channels: int) -> nn.Module:

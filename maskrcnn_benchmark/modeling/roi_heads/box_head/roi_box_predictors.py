@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ....config import CfgNode
+from ....config.cfg_constructor import cfg_constructor
 from ... import registry
 
 
@@ -23,6 +24,20 @@ class _Predictor(nn.Module):
             nn.init.constant_(layer.bias, 0)
 
 
+def box_predictor_arguments(config: CfgNode, in_channels: int) -> dict:
+    return dict(
+        in_channels=in_channels,
+        num_classes=config.MODEL.ROI_BOX_HEAD.NUM_CLASSES,
+        cls_agnostic_bbox_reg=config.MODEL.CLS_AGNOSTIC_BBOX_REG,
+    )
+
+
+def _fpn_predictor_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    return box_predictor_arguments(cfg, in_channels)  # the original named its first parameter cfg here
+
+
+# Both also take the original's (cfg, in_channels).
+@cfg_constructor(box_predictor_arguments)
 class FastRCNNPredictor(_Predictor):
     """C4: global average pooling of [K, C, H, W], then the two linear layers."""
 
@@ -31,6 +46,7 @@ class FastRCNNPredictor(_Predictor):
         return self.cls_score(x), self.bbox_pred(x)
 
 
+@cfg_constructor(_fpn_predictor_arguments)
 class FPNPredictor(_Predictor):
     """FPN: the two linear layers on [K, C] (or [K, C, 1, 1]) features."""
 
@@ -44,12 +60,12 @@ class FPNPredictor(_Predictor):
 
 @registry.ROI_BOX_PREDICTOR.register("FastRCNNPredictor")
 def build_fast_rcnn_predictor(cfg: CfgNode, in_channels: int) -> FastRCNNPredictor:
-    return FastRCNNPredictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES, cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
+    return FastRCNNPredictor(cfg, in_channels)
 
 
 @registry.ROI_BOX_PREDICTOR.register("FPNPredictor")
 def build_fpn_predictor(cfg: CfgNode, in_channels: int) -> FPNPredictor:
-    return FPNPredictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES, cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
+    return FPNPredictor(cfg, in_channels)
 
 
 def make_roi_box_predictor(cfg: CfgNode, in_channels: int) -> nn.Module:

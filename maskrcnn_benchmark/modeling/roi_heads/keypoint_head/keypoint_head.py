@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ....config import CfgNode
+from ....config.cfg_constructor import cfg_constructor
 from ....structures.bounding_box import BoxList
 from .inference import KeypointPostProcessor, make_roi_keypoint_post_processor
 from .loss import KeypointRCNNLossComputation, make_roi_keypoint_loss_evaluator
@@ -13,6 +14,18 @@ from .roi_keypoint_feature_extractors import make_roi_keypoint_feature_extractor
 from .roi_keypoint_predictors import make_roi_keypoint_predictor
 
 
+def roi_keypoint_head_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    feature_extractor = make_roi_keypoint_feature_extractor(cfg, in_channels)
+    return dict(
+        feature_extractor=feature_extractor,
+        predictor=make_roi_keypoint_predictor(cfg, feature_extractor.out_channels),
+        post_processor=make_roi_keypoint_post_processor(cfg),
+        loss_evaluator=make_roi_keypoint_loss_evaluator(cfg),
+        share_box_feature_extractor=cfg.MODEL.ROI_KEYPOINT_HEAD.SHARE_BOX_FEATURE_EXTRACTOR,
+    )
+
+
+@cfg_constructor(roi_keypoint_head_arguments)  # ROIKeypointHead(cfg, in_channels), as the original
 class ROIKeypointHead(nn.Module):
     def __init__(
         self,
@@ -48,11 +61,4 @@ class ROIKeypointHead(nn.Module):
 
 
 def build_roi_keypoint_head(cfg: CfgNode, in_channels: int) -> ROIKeypointHead:
-    feature_extractor = make_roi_keypoint_feature_extractor(cfg, in_channels)
-    return ROIKeypointHead(
-        feature_extractor,
-        make_roi_keypoint_predictor(cfg, feature_extractor.out_channels),
-        make_roi_keypoint_post_processor(cfg),
-        make_roi_keypoint_loss_evaluator(cfg),
-        cfg.MODEL.ROI_KEYPOINT_HEAD.SHARE_BOX_FEATURE_EXTRACTOR,
-    )
+    return ROIKeypointHead(cfg, in_channels)

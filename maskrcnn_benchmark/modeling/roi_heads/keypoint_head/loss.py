@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from ....config import CfgNode
 from ....structures.bounding_box import BoxList
+from ....structures.boxlist_ops import cat_boxlist
 from ....structures.keypoint import keypoints_to_heat_map
 from ...balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from ...matcher import Matcher
@@ -26,6 +27,18 @@ def project_keypoints_to_heatmap(keypoints, proposals: BoxList, discretization_s
     """(target pixel indices [P, K], valid [P, K]) of keypoints in their proposals."""
     proposals = proposals.convert("xyxy")
     return keypoints_to_heat_map(keypoints.keypoints, proposals.bbox, discretization_size)
+
+
+def cat_boxlist_with_keypoints(boxlists: Sequence[BoxList]) -> BoxList:
+    """One BoxList of the given ones (all with "keypoints"), whose "keypoints" field is the
+    concatenated keypoint tensor [N, K, 3] rather than a Keypoints object (as the original)."""
+    if not all(boxlist.has_field("keypoints") for boxlist in boxlists):
+        raise ValueError("cat_boxlist_with_keypoints: every BoxList needs a 'keypoints' field")
+    keypoints = cat([boxlist.get_field("keypoints").keypoints for boxlist in boxlists], 0)
+    fields = [field for field in boxlists[0].fields() if field != "keypoints"]
+    result = cat_boxlist([boxlist.copy_with_fields(fields) for boxlist in boxlists])
+    result.add_field("keypoints", keypoints)
+    return result
 
 
 def _within_box(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

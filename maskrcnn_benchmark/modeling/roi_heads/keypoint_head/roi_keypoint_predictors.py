@@ -6,10 +6,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from ....config import CfgNode
+from ....config.cfg_constructor import cfg_constructor
 from ....layers.misc import ConvTranspose2d
 from ... import registry
 
 
+def keypoint_predictor_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    return dict(in_channels=in_channels, num_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.NUM_CLASSES)
+
+
+@cfg_constructor(keypoint_predictor_arguments)  # KeypointRCNNPredictor(cfg, in_channels), as the original
 class KeypointRCNNPredictor(nn.Module):
     def __init__(self, in_channels: int, num_keypoints: int):
         super().__init__()
@@ -26,7 +32,7 @@ class KeypointRCNNPredictor(nn.Module):
 
 @registry.ROI_KEYPOINT_PREDICTOR.register("KeypointRCNNPredictor")
 def build_keypoint_predictor(cfg: CfgNode, in_channels: int) -> KeypointRCNNPredictor:
-    return KeypointRCNNPredictor(in_channels, cfg.MODEL.ROI_KEYPOINT_HEAD.NUM_CLASSES)
+    return KeypointRCNNPredictor(cfg, in_channels)
 
 
 def make_roi_keypoint_predictor(cfg: CfgNode, in_channels: int) -> nn.Module:

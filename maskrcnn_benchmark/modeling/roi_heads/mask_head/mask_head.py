@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ....config import CfgNode
+from ....config.cfg_constructor import cfg_constructor
 from ....structures.bounding_box import BoxList
 from ...utils import nonzero_per_segment
 from .inference import MaskPostProcessor, make_roi_mask_post_processor
@@ -27,6 +28,18 @@ def keep_only_positive_boxes(boxes: Sequence[BoxList]) -> Tuple[List[BoxList], L
     return [b[keep] for b, keep in zip(boxes, positive)], positive_masks
 
 
+def roi_mask_head_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    feature_extractor = make_roi_mask_feature_extractor(cfg, in_channels)
+    return dict(
+        feature_extractor=feature_extractor,
+        predictor=make_roi_mask_predictor(cfg, feature_extractor.out_channels),
+        post_processor=make_roi_mask_post_processor(cfg),
+        loss_evaluator=make_roi_mask_loss_evaluator(cfg),
+        share_box_feature_extractor=cfg.MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR,
+    )
+
+
+@cfg_constructor(roi_mask_head_arguments)  # ROIMaskHead(cfg, in_channels), as the original
 class ROIMaskHead(nn.Module):
     def __init__(
         self,
@@ -61,11 +74,4 @@ class ROIMaskHead(nn.Module):
 
 
 def build_roi_mask_head(cfg: CfgNode, in_channels: int) -> ROIMaskHead:
-    feature_extractor = make_roi_mask_feature_extractor(cfg, in_channels)
-    return ROIMaskHead(
-        feature_extractor,
-        make_roi_mask_predictor(cfg, feature_extractor.out_channels),
-        make_roi_mask_post_processor(cfg),
-        make_roi_mask_loss_evaluator(cfg),
-        cfg.MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR,
-    )
+    return ROIMaskHead(cfg, in_channels)

@@ -9,6 +9,7 @@ from typing import Sequence
 from torch import nn
 
 from ....config import CfgNode
+from ....config.cfg_constructor import cfg_constructor
 from ... import registry
 from ...make_layers import gn_factory
 from ...poolers import Pooler, make_pooler
@@ -16,8 +17,21 @@ from ..box_head.roi_box_feature_extractors import ResNet50Conv5ROIFeatureExtract
 from ..conv_feature_extractor import PooledConvStack
 
 
+def mask_fpn_extractor_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    head = cfg.MODEL.ROI_MASK_HEAD
+    return dict(
+        pooler=make_pooler(cfg, "ROI_MASK_HEAD"),
+        in_channels=in_channels,
+        conv_layers=head.CONV_LAYERS,
+        dilation=head.DILATION,
+        use_gn=head.USE_GN,
+        norm=gn_factory(cfg.MODEL.GROUP_NORM),
+    )
+
+
+@cfg_constructor(mask_fpn_extractor_arguments)
 class MaskRCNNFPNFeatureExtractor(PooledConvStack):
-    """Pool 14x14, then mask_fcn1..N."""
+    """Pool 14x14, then mask_fcn1..N. Also takes the original's (cfg, in_channels)."""
 
     def __init__(
         self,
@@ -33,15 +47,7 @@ class MaskRCNNFPNFeatureExtractor(PooledConvStack):
 
 @registry.ROI_MASK_FEATURE_EXTRACTORS.register("MaskRCNNFPNFeatureExtractor")
 def build_mask_fpn_extractor(cfg: CfgNode, in_channels: int) -> MaskRCNNFPNFeatureExtractor:
-    head = cfg.MODEL.ROI_MASK_HEAD
-    return MaskRCNNFPNFeatureExtractor(
-        make_pooler(cfg, "ROI_MASK_HEAD"),
-        in_channels,
-        head.CONV_LAYERS,
-        head.DILATION,
-        head.USE_GN,
-        gn_factory(cfg.MODEL.GROUP_NORM),
-    )
+    return MaskRCNNFPNFeatureExtractor(cfg, in_channels)
 
 
 @registry.ROI_MASK_FEATURE_EXTRACTORS.register("ResNet50Conv5ROIFeatureExtractor")

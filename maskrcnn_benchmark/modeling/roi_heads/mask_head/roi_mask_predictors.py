@@ -5,6 +5,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ....config import CfgNode
+from ....config.cfg_constructor import cfg_constructor
 from ....layers.misc import Conv2d, ConvTranspose2d
 from ... import registry
 
@@ -18,6 +19,20 @@ def _init_msra(module: nn.Module) -> None:
             nn.init.kaiming_normal_(param, mode="fan_out", nonlinearity="relu")
 
 
+def mask_c4_predictor_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    return dict(
+        in_channels=in_channels,
+        dim_reduced=cfg.MODEL.ROI_MASK_HEAD.CONV_LAYERS[-1],
+        num_classes=cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES,
+    )
+
+
+def mask_conv1x1_predictor_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    return dict(in_channels=in_channels, num_classes=cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES)
+
+
+# Both also take the original's (cfg, in_channels).
+@cfg_constructor(mask_c4_predictor_arguments)
 class MaskRCNNC4Predictor(nn.Module):
     """2x2 stride-2 deconv + ReLU (doubles the resolution), then a 1x1 conv to per-class logits."""
 
@@ -31,6 +46,7 @@ class MaskRCNNC4Predictor(nn.Module):
         return self.mask_fcn_logits(F.relu(self.conv5_mask(x)))
 
 
+@cfg_constructor(mask_conv1x1_predictor_arguments)
 class MaskRCNNConv1x1Predictor(nn.Module):
     """A single 1x1 conv to per-class logits (no upsampling)."""
 
@@ -45,12 +61,12 @@ class MaskRCNNConv1x1Predictor(nn.Module):
 
 @registry.ROI_MASK_PREDICTOR.register("MaskRCNNC4Predictor")
 def build_mask_c4_predictor(cfg: CfgNode, in_channels: int) -> MaskRCNNC4Predictor:
-    return MaskRCNNC4Predictor(in_channels, cfg.MODEL.ROI_MASK_HEAD.CONV_LAYERS[-1], cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES)
+    return MaskRCNNC4Predictor(cfg, in_channels)
 
 
 @registry.ROI_MASK_PREDICTOR.register("MaskRCNNConv1x1Predictor")
 def build_mask_conv1x1_predictor(cfg: CfgNode, in_channels: int) -> MaskRCNNConv1x1Predictor:
-    return MaskRCNNConv1x1Predictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES)
+    return MaskRCNNConv1x1Predictor(cfg, in_channels)
 
 
 def make_roi_mask_predictor(cfg: CfgNode, in_channels: int) -> nn.Module:

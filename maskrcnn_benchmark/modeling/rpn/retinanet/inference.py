@@ -42,9 +42,13 @@ class RetinaNetPostProcessor(nn.Module):
         nms_thresh: float,
         fpn_post_nms_top_n: int,
         min_size: float = 0,
+        num_classes: Optional[int] = None,
         box_coder: Optional[BoxCoder] = None,
     ):
+        """num_classes (background included, RETINANET.NUM_CLASSES), when given, is checked against
+        the head's outputs (num_classes - 1 logits per anchor)."""
         super().__init__()
+        self.num_classes = num_classes
         self.pre_nms_thresh = pre_nms_thresh
         self.pre_nms_top_n = pre_nms_top_n
         self.nms_thresh = nms_thresh
@@ -60,6 +64,11 @@ class RetinaNetPostProcessor(nn.Module):
         N, AxC, H, W = box_cls.shape
         A = box_regression.shape[1] // 4
         C = AxC // A
+        if self.num_classes is not None and AxC != A * (self.num_classes - 1):
+            raise ValueError(
+                f"box_cls has {AxC} channels for {A} anchors per location; num_classes={self.num_classes} "
+                f"needs {A} * {self.num_classes - 1}"
+            )
         scores = permute_and_flatten(box_cls, N, A, C, H, W).reshape(N, -1).float().sigmoid()
         candidate = scores > self.pre_nms_thresh  # NaN is never a candidate
         k = min(self.pre_nms_top_n, scores.shape[1])
@@ -117,13 +126,18 @@ class RetinaNetPostProcessor(nn.Module):
         return results
 
 
-def make_retinanet_postprocessor(cfg: CfgNode, box_coder: BoxCoder) -> RetinaNetPostProcessor:
-    r = cfg.MODEL.RETINANET
+def make_retinanet_postprocessor(
+    config: CfgNode, rpn_box_coder: BoxCoder, is_train: bool = False
+) -> RetinaNetPostProcessor:
+    """The detections' post-processor (RetinaNet has one for training and test alike: `is_train`
+    changes nothing, as in the original)."""
+    r = config.MODEL.RETINANET
     return RetinaNetPostProcessor(
         pre_nms_thresh=r.INFERENCE_TH,
         pre_nms_top_n=r.PRE_NMS_TOP_N,
         nms_thresh=r.NMS_TH,
-        fpn_post_nms_top_n=cfg.TEST.DETECTIONS_PER_IMG,
+        fpn_post_nms_top_n=config.TEST.DETECTIONS_PER_IMG,
         min_size=0,
-        box_coder=box_coder,
+        num_classes=r.NUM_CLASSES,
+        box_coder=rpn_box_coder,
     )

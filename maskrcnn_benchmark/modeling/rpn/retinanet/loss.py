@@ -17,12 +17,12 @@ Regression targets are encoded with the (10, 10, 5, 5) box coder. An image witho
 trains as pure background. P is counted on the device: nothing is read on the host.
 """
 
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
 from ....config import CfgNode
-from ....layers.sigmoid_focal_loss import sigmoid_focal_loss
+from ....layers.sigmoid_focal_loss import SigmoidFocalLoss
 from ....layers.smooth_l1_loss import smooth_l1_loss
 from ....structures.bounding_box import BoxList
 from ....structures.boxlist_ops import boxlist_iou, cat_boxlist
@@ -31,20 +31,30 @@ from ...matcher import Matcher
 from ..utils import concat_box_prediction_layers
 
 
+def generate_retinanet_labels(matched_targets: BoxList) -> torch.Tensor:
+    """Anchor labels from the matched targets: the class ("labels") of the matched box."""
+    return matched_targets.get_field("labels")
+
+
 class RetinaNetLossComputation:
+    """`generate_labels_func(matched_targets)` (fields "labels" and "matched_idxs") labels the
+    anchors (see generate_retinanet_labels); anchors below the low threshold are then set to 0,
+    those between the thresholds to -1. `sigmoid_focal_loss(logits, labels)` is the summed
+    classification loss, SigmoidFocalLoss(2.0, 0.25) by default (RETINANET.LOSS_GAMMA / LOSS_ALPHA)."""
+
     def __init__(
         self,
         proposal_matcher: Matcher,
         box_coder: BoxCoder,
-        gamma: float = 2.0,
-        alpha: float = 0.25,
+        generate_labels_func: Callable[[BoxList], torch.Tensor] = generate_retinanet_labels,
+        sigmoid_focal_loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
         bbox_reg_beta: float = 0.11,
         regress_norm: float = 1.0,
     ):
         self.proposal_matcher = proposal_matcher
         self.box_coder = box_coder
-        self.gamma = gamma
-        self.alpha = alpha
+        self.generate_labels_func = generate_labels_func
+        self.box_cls_loss_func = sigmoid_focal_loss or SigmoidFocalLoss(2.0, 0.25)
         self.bbox_reg_beta = bbox_reg_beta
         self.regress_norm = regress_norm
 
@@ -64,11 +74,13 @@ class RetinaNetLossComputation:
             targets_per_image = targets_per_image.to(anchor_boxes.device)
             matched_idxs = self.proposal_matcher(boxlist_iou(targets_per_image, anchors_per_image))
             matched = matched_idxs.clamp(min=0)
-            gt_labels = targets_per_image.get_field("labels").to(torch.int64)[matched]
-            labels_per_image = torch.where(matched_idxs >= 0, gt_labels, 0)
+            matched_targets = targets_per_image.copy_with_fields(["labels"])[matched]
+            matched_targets.add_field("matched_idxs", matched_idxs)
+            labels_per_image = self.generate_labels_func(matched_targets).to(torch.int64)
+            labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BELOW_LOW_THRESHOLD, 0)
             labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BETWEEN_THRESHOLDS, -1)
             labels.append(labels_per_image)
-            regression_targets.append(self.box_coder.encode(targets_per_image.bbox[matched], anchor_boxes))
+            regression_targets.append(self.box_coder.encode(matched_targets.bbox, anchor_boxes))
         return labels, regression_targets
 
     def __call__(
@@ -97,7 +109,7 @@ class RetinaNetLossComputation:
         reg_loss = reg_loss / (num_pos * self.regress_norm).clamp(min=1)
 
         # float32 logits: float16 losses would be summed in float16.
-        cls_loss = sigmoid_focal_loss(box_cls.float(), labels, self.gamma, self.alpha).sum() / (num_pos + num_images)
+        cls_loss = self.box_cls_loss_func(box_cls.float(), labels) / (num_pos + num_images)
         return cls_loss, reg_loss
 
 
@@ -106,8 +118,8 @@ def make_retinanet_loss_evaluator(cfg: CfgNode, box_coder: BoxCoder) -> RetinaNe
     return RetinaNetLossComputation(
         Matcher(r.FG_IOU_THRESHOLD, r.BG_IOU_THRESHOLD, allow_low_quality_matches=True),
         box_coder,
-        gamma=r.LOSS_GAMMA,
-        alpha=r.LOSS_ALPHA,
+        generate_retinanet_labels,
+        SigmoidFocalLoss(r.LOSS_GAMMA, r.LOSS_ALPHA),
         bbox_reg_beta=r.BBOX_REG_BETA,
         regress_norm=r.BBOX_REG_WEIGHT,
     )

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ....config import CfgNode
+from ....config.cfg_constructor import cfg_constructor
 from ....layers.misc import Conv2d
 from ....structures.bounding_box import BoxList
 from ....structures.image_list import ImageList
@@ -35,6 +36,30 @@ def _tower(channels: int, num_convs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def retinanet_head_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    r = cfg.MODEL.RETINANET
+    return dict(
+        in_channels=in_channels,
+        num_anchors=make_anchor_generator_retinanet(cfg).num_anchors_per_location()[0],
+        num_classes=r.NUM_CLASSES - 1,
+        num_convs=r.NUM_CONVS,
+        prior_prob=r.PRIOR_PROB,
+    )
+
+
+def retinanet_module_arguments(cfg: CfgNode, in_channels: int) -> dict:
+    anchor_generator = make_anchor_generator_retinanet(cfg)
+    box_coder = BoxCoder(weights=RETINANET_BOX_CODER_WEIGHTS)
+    return dict(
+        anchor_generator=anchor_generator,
+        head=RetinaNetHead(cfg, in_channels),
+        box_selector_test=make_retinanet_postprocessor(cfg, box_coder, is_train=False),
+        loss_evaluator=make_retinanet_loss_evaluator(cfg, box_coder),
+    )
+
+
+# Both also take the original's (cfg, in_channels).
+@cfg_constructor(retinanet_head_arguments)
 class RetinaNetHead(nn.Module):
     """Two towers of `num_convs` 3x3 convs + ReLU shared by every level; then 3x3 convs giving
     num_anchors * num_classes logits (sigmoid, no background channel) and num_anchors * 4 deltas.
@@ -65,6 +90,7 @@ class RetinaNetHead(nn.Module):
         return logits, bbox_reg
 
 
+@cfg_constructor(retinanet_module_arguments)
 class RetinaNetModule(nn.Module):
     def __init__(
         self,
@@ -95,19 +121,4 @@ class RetinaNetModule(nn.Module):
 
 def build_retinanet(cfg: CfgNode, in_channels: int) -> RetinaNetModule:
     """RetinaNetModule from cfg.MODEL.RETINANET; `in_channels` are the backbone's out_channels."""
-    r = cfg.MODEL.RETINANET
-    anchor_generator = make_anchor_generator_retinanet(cfg)
-    head = RetinaNetHead(
-        in_channels,
-        anchor_generator.num_anchors_per_location()[0],
-        r.NUM_CLASSES - 1,
-        r.NUM_CONVS,
-        r.PRIOR_PROB,
-    )
-    box_coder = BoxCoder(weights=RETINANET_BOX_CODER_WEIGHTS)
-    return RetinaNetModule(
-        anchor_generator,
-        head,
-        make_retinanet_postprocessor(cfg, box_coder),
-        make_retinanet_loss_evaluator(cfg, box_coder),
-    )
+    return RetinaNetModule(cfg, in_channels)

@@ -12,12 +12,16 @@ from .coco_eval import (
     prepare_for_coco_keypoint,
     prepare_for_coco_segmentation,
 )
+from .coco_eval import do_coco_evaluation as do_orig_coco_evaluation
+from .coco_eval_wrapper import do_coco_evaluation as do_wrapped_coco_evaluation
 
 __all__ = [
     "COCOResults",
     "check_expected_results",
     "coco_evaluation",
     "do_coco_evaluation",
+    "do_orig_coco_evaluation",
+    "do_wrapped_coco_evaluation",
     "evaluate_box_proposals",
     "evaluate_predictions_on_coco",
     "prepare_for_coco_detection",

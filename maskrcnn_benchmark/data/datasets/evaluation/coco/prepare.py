@@ -76,12 +76,12 @@ def _masks_at_image_size(
     return masker([masks.float()], prediction)[0][:, 0]
 
 
-def masks_to_rles(masks: torch.Tensor) -> List[Dict[str, Any]]:
+def masks_to_rles(masks_tensor: torch.Tensor) -> List[Dict[str, Any]]:
     """COCO RLEs (counts as str, so they go into json) of binary [N, H, W] masks (one pycocotools call)."""
-    if masks.shape[0] == 0:
+    if masks_tensor.shape[0] == 0:
         return []
     # pycocotools wants a Fortran-ordered uint8 [H, W, N] array.
-    array = np.asfortranarray(masks.cpu().permute(1, 2, 0).numpy().astype(np.uint8))
+    array = np.asfortranarray(masks_tensor.cpu().permute(1, 2, 0).numpy().astype(np.uint8))
     rles = mask_util.encode(array)
     for rle in rles:
         rle["counts"] = rle["counts"].decode("utf-8")
