@@ -185,6 +185,7 @@ def _child(which: str, dtype: str, threads: int, repeats: int, model_name: str =
             {
                 "median_s": statistics.median(times),
                 "min_s": min(times),
+                "times": times,
                 "peak_mb": peak_mb,
                 "detections": shape[0],
                 "masks": shape[1],
@@ -218,6 +219,26 @@ def _measure(which: str, dtype: str, threads: int, repeats: int, model_name: str
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _alternate(dtype: str, args) -> tuple:
+    """(ours, torchvision) results over args.rounds alternating rounds; median_s over every timed run."""
+    runs = {"ours": [], "torchvision": []}
+    for _ in range(args.rounds):
+        for which in runs:
+            runs[which].append(_measure(which, dtype, args.threads, args.repeats, args.model))
+    merged = []
+    for results in runs.values():
+        times = [t for r in results for t in r["times"]]
+        merged.append(
+            {
+                **results[0],
+                "median_s": statistics.median(times),
+                "min_s": min(times),
+                "peak_mb": max(r["peak_mb"] for r in results),
+            }
+        )
+    return tuple(merged)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -225,6 +246,13 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--model", choices=list(CONFIGS), default="r50")
     parser.add_argument("--compile", action="store_true", help="also time our model compiled (see above)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alternate ours and torchvision this many times (--repeats each), medians over all rounds: "
+        "fairer when the machine's speed drifts",
+    )
     parser.add_argument("--child", choices=["ours", "compiled", "torchvision"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -246,8 +274,7 @@ def main() -> None:
     )
     results = {}
     for dtype in args.dtypes:
-        ours = _measure("ours", dtype, args.threads, args.repeats, args.model)
-        tv = _measure("torchvision", dtype, args.threads, args.repeats, args.model)
+        ours, tv = _alternate(dtype, args)
         results[dtype] = (ours, tv)
         print(
             f"{dtype:<9} {ours['median_s']:>11.3f} {tv['median_s']:>9.3f} {ours['median_s'] / tv['median_s']:>6.2f} "

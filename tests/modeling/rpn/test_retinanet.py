@@ -405,3 +405,28 @@ def test_evaluation_treats_retinanet_as_a_detector():
     assert len(results) == sum(len(p) for p in predictions)
     assert {r["image_id"] for r in results} == {11, 12}
     assert {r["category_id"] for r in results} <= {5, 7}
+
+
+def test_top_k_per_anchor_first_equals_a_plain_top_k():
+    from maskrcnn_benchmark.modeling.rpn.retinanet.inference import top_k_per_anchor_first
+
+    g = torch.Generator().manual_seed(0)
+    num_classes, k = 7, 30
+    scores = torch.rand(3, 2000 * num_classes, generator=g)  # distinct values (no ties)
+    values, columns = top_k_per_anchor_first(scores, k, num_classes)
+    ref_values, ref_columns = scores.topk(k, dim=1, sorted=False)
+    for row in range(3):
+        assert set(columns[row].tolist()) == set(ref_columns[row].tolist())
+        assert sorted(values[row].tolist()) == sorted(ref_values[row].tolist())
+    torch.testing.assert_close(scores.gather(1, columns), values)
+    # Many good classes on one anchor: all of them are found although that anchor counts once.
+    scores[0, 5 * num_classes : 6 * num_classes] = 2.0
+    _, columns = top_k_per_anchor_first(scores, k, num_classes)
+    assert set(range(5 * num_classes, 6 * num_classes)) <= set(columns[0].tolist())
+    # Fewer candidates than k (the rest masked to -inf): every candidate is selected.
+    masked = torch.full_like(scores, float("-inf"))
+    masked[:, [3, 500, 13000]] = torch.tensor([0.5, 0.7, 0.9])
+    values, columns = top_k_per_anchor_first(masked, k, num_classes)
+    for row in range(3):
+        finite = columns[row][torch.isfinite(values[row])]
+        assert sorted(finite.tolist()) == [3, 500, 13000]

@@ -19,7 +19,7 @@ group per (image, class), the limit ranked on the device. Three host reads per c
 candidates, NMS's output, the detections per image), whatever the number of images and levels.
 """
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -32,6 +32,26 @@ from ...box_coder import BoxCoder
 from ...utils import nonzero_per_image, within_detection_limit
 from ..inference import _clip
 from ..utils import permute_and_flatten
+
+
+def top_k_per_anchor_first(scores: torch.Tensor, k: int, num_classes: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """topk(k, dim=1, sorted=False) of scores [N, R * num_classes] laid out (anchor, class): the
+    values and their column indices, the same set as a plain topk (up to ties).
+
+    A plain top-k over every (anchor, class) pair reads ~10M scores per image on P3 of an 800x1088
+    COCO image; here the k anchors with the best class score are found first (a max over classes,
+    then a top-k over R values), and the k pairs are taken among those anchors' k * num_classes
+    pairs. Exact: if a pair is among the k best, every anchor whose best score beats it holds a pair
+    that beats it, so fewer than k anchors rank above its anchor. Fixed shapes, no host reads.
+    """
+    n, m = scores.shape
+    if m <= 4 * k * num_classes:  # the plain top-k is as cheap
+        return scores.topk(k, dim=1, sorted=False)
+    per_anchor = scores.view(n, -1, num_classes)
+    _, anchors = per_anchor.amax(dim=2).topk(k, dim=1, sorted=False)  # [N, k]
+    columns = (anchors[:, :, None] * num_classes + torch.arange(num_classes, device=scores.device)).view(n, -1)
+    values, picked = scores.gather(1, columns).topk(k, dim=1, sorted=False)
+    return values, columns.gather(1, picked)
 
 
 class RetinaNetPostProcessor(nn.Module):
@@ -72,7 +92,7 @@ class RetinaNetPostProcessor(nn.Module):
         scores = permute_and_flatten(box_cls, N, A, C, H, W).reshape(N, -1).float().sigmoid()
         candidate = scores > self.pre_nms_thresh  # NaN is never a candidate
         k = min(self.pre_nms_top_n, scores.shape[1])
-        top_scores, top_idx = scores.masked_fill(~candidate, float("-inf")).topk(k, dim=1, sorted=False)
+        top_scores, top_idx = top_k_per_anchor_first(scores.masked_fill(~candidate, float("-inf")), k, C)
         top_idx, order = top_idx.sort(dim=1)  # back to (anchor, class) order
         top_scores = top_scores.gather(1, order)
         anchor_idx, labels = top_idx // C, top_idx % C + 1
