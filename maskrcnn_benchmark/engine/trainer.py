@@ -100,14 +100,29 @@ def _validate(cfg: CfgNode, model, data_loader_val, device, iteration: int, logg
             output_folder=None,
             autocast_dtype=autocast_dtype(cfg),
         )
-        if result is not None and is_main_process():
-            results = result[0].results
-            flat = {
-                f"val/{task}/{metric}": float(v) for task, metrics in results.items() for metric, v in metrics.items()
-            }
+        flat = validation_metrics(result) if is_main_process() else {}
+        if flat:
             writer.write(iteration, flat)
             logger.info("Validation at iteration %d: %s", iteration, flat)
     model.train()
+
+
+def validation_metrics(result: Any) -> Dict[str, float]:
+    """The headline numbers of one evaluation as {"val/<task>/<metric>": value}.
+
+    The evaluations return different things: COCO and Cityscapes `(results, ...)` whose `.results`
+    is {task: {metric: value}}; Pascal VOC a dict with the mean AP under "map"; RPN-only models
+    (box_only) None, like the original (their recall is logged by the evaluation itself).
+    """
+    if result is None:
+        return {}
+    if isinstance(result, dict) and "map" in result:  # Pascal VOC
+        return {"val/bbox/mAP": float(result["map"])}
+    summary = result[0] if isinstance(result, (tuple, list)) and result else result
+    tasks = getattr(summary, "results", None)
+    if not isinstance(tasks, dict):
+        raise TypeError(f"validation: cannot read the metrics of an evaluation that returned {type(result).__name__}")
+    return {f"val/{task}/{metric}": float(v) for task, metrics in tasks.items() for metric, v in metrics.items()}
 
 
 class _TrainingRun:

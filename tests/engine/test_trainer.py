@@ -297,3 +297,29 @@ def test_tensorboard_events_are_written_when_tensorboard_is_installed(tmp_path, 
     _train(c, [_batch(0)] * 4, model=_LossModel())
     assert calls[0] == ("init", str(tmp_path / "tensorboard")) and calls[-1] == ("close", None)
     assert ("loss", 2) in calls and ("lr", 4) in calls
+
+
+def test_validation_metrics_read_every_evaluation_result():
+    import numpy as np
+
+    from maskrcnn_benchmark.data.datasets.evaluation.cityscapes import CityscapesResults
+    from maskrcnn_benchmark.data.datasets.evaluation.coco.results import COCOResults
+    from maskrcnn_benchmark.engine.trainer import validation_metrics
+
+    coco = COCOResults("bbox", "segm")
+    coco.results["bbox"]["AP"] = 0.25
+    coco.results["segm"]["AP50"] = 0.5
+    flat = validation_metrics((coco, {}))
+    assert flat["val/bbox/AP"] == 0.25 and flat["val/segm/AP50"] == 0.5
+    assert len(flat) == 12  # six COCO stats per task
+
+    city = CityscapesResults()
+    city.add("segm", {"allAp": 0.1, "allAp50%": 0.2, "allAp75%": 0.05, "classes": {}})
+    assert validation_metrics((city, {})) == {"val/segm/AP": 0.1, "val/segm/AP50": 0.2, "val/segm/AP75": 0.05}
+
+    # Pascal VOC returns a dict (per-class AP array and the mean); the periodic validation used to
+    # index it as a tuple and fail in the middle of training.
+    assert validation_metrics({"ap": np.array([0.5, 0.7]), "map": 0.6}) == {"val/bbox/mAP": 0.6}
+    assert validation_metrics(None) == {}
+    with pytest.raises(TypeError, match="validation"):
+        validation_metrics(3)
