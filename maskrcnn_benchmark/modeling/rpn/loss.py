@@ -31,6 +31,30 @@ def generate_rpn_labels(matched_targets: BoxList) -> torch.Tensor:
     return matched_targets.get_field("matched_idxs") >= 0
 
 
+def match_anchors(
+    matcher: Matcher, anchor: BoxList, target: BoxList, copied_fields: Sequence[str] = ()
+) -> Tuple[BoxList, torch.Tensor]:
+    """Match every anchor [R] to the ground truth by IoU (+1 convention): returns the matched
+    ground-truth BoxList [R] (boxes and `copied_fields`) and the matched indices [R] with the
+    Matcher's BELOW_LOW_THRESHOLD / BETWEEN_THRESHOLDS codes. The RPN and RetinaNet share it."""
+    if len(target) == 0:
+        # No object: every anchor is below the low threshold. Its "matched box" is itself, which
+        # encodes to zero deltas, and its copied fields are zeros (unused: negatives have no
+        # regression loss, and their label is set from the code).
+        device = anchor.bbox.device
+        below = torch.full((len(anchor),), Matcher.BELOW_LOW_THRESHOLD, dtype=torch.int64, device=device)
+        matched = anchor.copy_with_fields([])
+        for name in copied_fields:
+            field = target.get_field(name)
+            matched.add_field(name, field.new_zeros((len(anchor),) + tuple(field.shape[1:])).to(device))
+        return matched, below
+    target = target.to(anchor.bbox.device)
+    matched_idxs = matcher(boxlist_iou(target, anchor))
+    # Unmatched anchors borrow gt 0 and are masked out by their label.
+    matched_targets = target.copy_with_fields(list(copied_fields))[matched_idxs.clamp(min=0)]
+    return matched_targets, matched_idxs
+
+
 class RPNLossComputation:
     """`generate_labels_func(matched_targets)` labels the anchors (see generate_rpn_labels);
     anchors below the low threshold are then set to 0, ignored ones (between the thresholds, or
@@ -48,18 +72,12 @@ class RPNLossComputation:
         self.box_coder = box_coder
         self.generate_labels_func = generate_labels_func
 
-    def match_targets_to_anchors(self, anchor: BoxList, target: BoxList) -> Tuple[BoxList, torch.Tensor]:
-        """(the matched ground-truth box of every anchor, matched indices with -1/-2 codes)."""
-        if len(target) == 0:
-            # No object: every anchor is below the low threshold. Its "matched box" is itself,
-            # which encodes to zero deltas (unused: negatives have no regression loss).
-            device = anchor.bbox.device
-            below = torch.full((len(anchor),), Matcher.BELOW_LOW_THRESHOLD, dtype=torch.int64, device=device)
-            return anchor.copy_with_fields([]), below
-        matched_idxs = self.proposal_matcher(boxlist_iou(target, anchor))
-        # Only the boxes are needed; unmatched anchors borrow gt 0 and are masked out by label.
-        matched_targets = target.copy_with_fields([])[matched_idxs.clamp(min=0)]
-        return matched_targets, matched_idxs
+    def match_targets_to_anchors(
+        self, anchor: BoxList, target: BoxList, copied_fields: Sequence[str] = ()
+    ) -> Tuple[BoxList, torch.Tensor]:
+        """(the matched ground-truth box of every anchor, with `copied_fields` of the ground truth,
+        and the matched indices with the Matcher's -1/-2 codes)."""
+        return match_anchors(self.proposal_matcher, anchor, target, copied_fields)
 
     def prepare_targets(
         self, anchors: Sequence[BoxList], targets: Sequence[BoxList]

@@ -25,9 +25,10 @@ from ....config import CfgNode
 from ....layers.sigmoid_focal_loss import SigmoidFocalLoss
 from ....layers.smooth_l1_loss import smooth_l1_loss
 from ....structures.bounding_box import BoxList
-from ....structures.boxlist_ops import boxlist_iou, cat_boxlist
+from ....structures.boxlist_ops import cat_boxlist
 from ...box_coder import BoxCoder
 from ...matcher import Matcher
+from ..loss import match_anchors
 from ..utils import concat_box_prediction_layers
 
 
@@ -58,6 +59,12 @@ class RetinaNetLossComputation:
         self.bbox_reg_beta = bbox_reg_beta
         self.regress_norm = regress_norm
 
+    def match_targets_to_anchors(
+        self, anchor: BoxList, target: BoxList, copied_fields: Sequence[str] = ()
+    ) -> Tuple[BoxList, torch.Tensor]:
+        """As the RPN's (see rpn/loss.py match_anchors)."""
+        return match_anchors(self.proposal_matcher, anchor, target, copied_fields)
+
     def prepare_targets(
         self, anchors: Sequence[BoxList], targets: Sequence[BoxList]
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
@@ -65,22 +72,15 @@ class RetinaNetLossComputation:
         regression targets [R, 4]."""
         labels, regression_targets = [], []
         for anchors_per_image, targets_per_image in zip(anchors, targets):
-            anchor_boxes = anchors_per_image.bbox
-            if len(targets_per_image) == 0:
-                labels.append(torch.zeros(len(anchors_per_image), dtype=torch.int64, device=anchor_boxes.device))
-                # Unused (no positive): zero deltas.
-                regression_targets.append(torch.zeros_like(anchor_boxes))
-                continue
-            targets_per_image = targets_per_image.to(anchor_boxes.device)
-            matched_idxs = self.proposal_matcher(boxlist_iou(targets_per_image, anchors_per_image))
-            matched = matched_idxs.clamp(min=0)
-            matched_targets = targets_per_image.copy_with_fields(["labels"])[matched]
+            matched_targets, matched_idxs = self.match_targets_to_anchors(
+                anchors_per_image, targets_per_image, ["labels"]
+            )
             matched_targets.add_field("matched_idxs", matched_idxs)
             labels_per_image = self.generate_labels_func(matched_targets).to(torch.int64)
             labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BELOW_LOW_THRESHOLD, 0)
             labels_per_image = labels_per_image.masked_fill(matched_idxs == Matcher.BETWEEN_THRESHOLDS, -1)
             labels.append(labels_per_image)
-            regression_targets.append(self.box_coder.encode(matched_targets.bbox, anchor_boxes))
+            regression_targets.append(self.box_coder.encode(matched_targets.bbox, anchors_per_image.bbox))
         return labels, regression_targets
 
     def __call__(
