@@ -18,31 +18,15 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ....structures.keypoint import PersonKeypoints
 from .background import textured_background
 from .masks import snap
 from .scene import Layer, Scene, annotate
 from .shapes import CATEGORIES as SHAPE_CATEGORIES
 from .shapes import random_shape
 
-KEYPOINT_NAMES = [
-    "nose",
-    "left_eye",
-    "right_eye",
-    "left_ear",
-    "right_ear",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-]
+# COCO's 17 person keypoints, in COCO's order (the structure that flips them owns the list).
+KEYPOINT_NAMES = list(PersonKeypoints.NAMES)
 # COCO's person skeleton: 19 edges between 1-based keypoint indices.
 SKELETON = [
     [16, 14],
