@@ -7,7 +7,7 @@ instances, and the plain label id (< 1000) elsewhere, crowd regions included; on
 >= 1000 are instances. Each instance becomes {"instID", "labelID", "pixelCount", "contours"}:
 "contours" are the outer borders of its pixels (OpenCV, every border pixel kept), each a flat
 [x0, y0, x1, y1, ...] list. cityscapesscripts is not needed: the label table below is the part of
-its `labels.py` this uses.
+its `labels.py` this uses (held by maskrcnn_benchmark.data.datasets.cityscapes).
 """
 
 import os
@@ -18,22 +18,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from maskrcnn_benchmark.data.datasets.cityscapes import INSTANCE_LABELS as CITYSCAPES_INSTANCE_LABELS
 from maskrcnn_benchmark.utils import cv2_util
 
 # Cityscapes label id -> name, for the classes that have instances (cityscapesscripts' labels with
-# hasInstances=True).
-INSTANCE_LABELS: Dict[int, str] = {
-    24: "person",
-    25: "rider",
-    26: "car",
-    27: "truck",
-    28: "bus",
-    29: "caravan",
-    30: "trailer",
-    31: "train",
-    32: "motorcycle",
-    33: "bicycle",
-}
+# hasInstances=True; the dataset owns the table).
+INSTANCE_LABELS: Dict[int, str] = dict(CITYSCAPES_INSTANCE_LABELS)
 
 
 def instance_label_id(instance_id: int) -> int:
