@@ -278,6 +278,13 @@ def check_solver(cfg: Any) -> None:
     _at_least("SOLVER.DIVERGENCE_RATIO", s.DIVERGENCE_RATIO, 0, " (0 = stop on NaN/inf losses only)")
     _at_least("TEST.IMS_PER_BATCH", cfg.TEST.IMS_PER_BATCH, 1)
     _at_least("TEST.DETECTIONS_PER_IMG", cfg.TEST.DETECTIONS_PER_IMG, 1)
+    backends = ("faster_coco_eval", "pycocotools")  # data/datasets/evaluation/coco/backends.py
+    _require(
+        cfg.TEST.COCO_EVAL_BACKEND in backends,
+        "TEST.COCO_EVAL_BACKEND",
+        cfg.TEST.COCO_EVAL_BACKEND,
+        f"use one of {list(backends)}",
+    )
     check_ddp(cfg)
 
 

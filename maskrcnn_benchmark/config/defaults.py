@@ -306,6 +306,9 @@ _C.TEST.IMS_PER_BATCH = 8
 _C.TEST.DETECTIONS_PER_IMG = 100
 # (added) Also compute and log the AP of every category (COCO evaluation).
 _C.TEST.PER_CLASS_AP = False
+# (added) COCOeval implementation of the COCO evaluation: "faster_coco_eval" (C++, several times
+# faster) or "pycocotools" (the original's); both give the same numbers (docs/EVALUATION.md).
+_C.TEST.COCO_EVAL_BACKEND = "faster_coco_eval"
 
 _C.TEST.BBOX_AUG = CN()
 _C.TEST.BBOX_AUG.ENABLED = False
@@ -351,5 +354,6 @@ ADDED_KEYS: tuple = (
     "SOLVER.DDP.STATIC_GRAPH",
     "SOLVER.DIVERGENCE_RATIO",
     "SOLVER.LOG_PERIOD",
+    "TEST.COCO_EVAL_BACKEND",
     "TEST.PER_CLASS_AP",
 )

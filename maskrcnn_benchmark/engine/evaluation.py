@@ -52,6 +52,7 @@ def run_test(cfg: CfgNode, model: torch.nn.Module, distributed: bool, output_dir
                 output_folder=folder,
                 per_class_ap=cfg.TEST.PER_CLASS_AP,
                 autocast_dtype=autocast_dtype(cfg),
+                coco_eval_backend=cfg.TEST.COCO_EVAL_BACKEND,
             )
         )  # every process leaves inference() together, once the main one evaluated
     return results

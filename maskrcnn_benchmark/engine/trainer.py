@@ -99,6 +99,7 @@ def _validate(cfg: CfgNode, model, data_loader_val, device, iteration: int, logg
             expected_results=(),
             output_folder=None,
             autocast_dtype=autocast_dtype(cfg),
+            coco_eval_backend=cfg.TEST.COCO_EVAL_BACKEND,
         )
         flat = validation_metrics(result) if is_main_process() else {}
         if flat:

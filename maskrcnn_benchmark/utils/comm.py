@@ -1,6 +1,6 @@
 """Helpers for multi-process (torch.distributed) runs; all work in a single process too."""
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -50,6 +50,16 @@ def all_gather(data: Any) -> List[Any]:
         return [data]
     gathered: List[Any] = [None] * get_world_size()
     dist.all_gather_object(gathered, data)
+    return gathered
+
+
+def gather(data: Any, dst: int = 0) -> Optional[List[Any]]:
+    """Gather any picklable object from every process on process `dst`: the list ordered by rank
+    there, None elsewhere (unlike all_gather, the others receive nothing)."""
+    if get_world_size() == 1:
+        return [data]
+    gathered: Optional[List[Any]] = [None] * get_world_size() if get_rank() == dst else None
+    dist.gather_object(data, gathered, dst=dst)
     return gathered
 
 

@@ -230,15 +230,13 @@ def test_compute_on_dataset_outputs_cpu_dict_and_times_model(dataset):
 
 def test_accumulate_merges_ranks_in_dataset_order(monkeypatch, caplog):
     boxes = [BoxList(torch.zeros(i, 4), (10, 10)) for i in range(4)]
-    monkeypatch.setattr(
-        inference_module, "all_gather", lambda d: [{0: boxes[0], 2: boxes[2]}, {3: boxes[3], 1: boxes[1]}]
-    )
+    monkeypatch.setattr(inference_module, "gather", lambda d: [{0: boxes[0], 2: boxes[2]}, {3: boxes[3], 1: boxes[1]}])
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         merged = _accumulate_predictions_from_multiple_gpus({})
     assert [len(b) for b in merged] == [0, 1, 2, 3]
     assert "not a contiguous set" not in caplog.text
 
-    monkeypatch.setattr(inference_module, "all_gather", lambda d: [d])
+    monkeypatch.setattr(inference_module, "gather", lambda d: [d])
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         merged = _accumulate_predictions_from_multiple_gpus({0: boxes[0], 2: boxes[2]})
     assert [len(b) for b in merged] == [0, 2]

@@ -46,27 +46,35 @@ _EVALUATORS: Dict[str, Callable[..., Any]] = {
 }
 
 
+def evaluator_name(dataset: Any) -> Optional[str]:
+    """The name of the dataset class whose evaluation applies to `dataset` ("COCODataset",
+    "PascalVOCDataset", "CityScapesDataset", "AbstractDataset"), or None."""
+    for cls in type(dataset).__mro__:
+        if cls.__name__ in _EVALUATORS:
+            return cls.__name__
+    return None
+
+
 def evaluate(dataset: Any, predictions: Sequence[Any], output_folder: Optional[str], **kwargs: Any) -> Any:
     """Evaluate `predictions` (list of BoxList in dataset order, network input size) on `dataset`.
 
     Arguments:
         dataset: the dataset the predictions were computed on (COCODataset, PascalVOCDataset,
             CityScapesDataset or a subclass of one; any other AbstractDataset, converted to COCO format).
-        predictions: one BoxList per dataset index.
+        predictions: one BoxList per dataset index (COCO: or the EncodedPredictions of them).
         output_folder: where result files are written (None: nowhere).
         **kwargs: passed to the dataset's evaluation, e.g. for COCO: box_only, iou_types,
-            expected_results, expected_results_sigma_tol, per_class_ap; VOC: use_07_metric (others
-            are ignored).
+            expected_results, expected_results_sigma_tol, per_class_ap, coco_eval_backend, progress;
+            VOC: use_07_metric (others are ignored).
 
     Returns the evaluation's result (COCO: `(COCOResults, coco_results)`; VOC: `{"ap": per-class
     APs, "map": mean AP}`; Cityscapes: `(CityscapesResults, {task: result json})`; None for box_only).
     Raises NotImplementedError for an unsupported dataset type.
     """
-    for cls in type(dataset).__mro__:
-        evaluator = _EVALUATORS.get(cls.__name__)
-        if evaluator is not None:
-            return evaluator(dataset=dataset, predictions=predictions, output_folder=output_folder, **kwargs)
-    raise NotImplementedError("Unsupported dataset type {}.".format(type(dataset).__name__))
+    name = evaluator_name(dataset)
+    if name is None:
+        raise NotImplementedError("Unsupported dataset type {}.".format(type(dataset).__name__))
+    return _EVALUATORS[name](dataset=dataset, predictions=predictions, output_folder=output_folder, **kwargs)
 
 
 # The original re-exported each dataset's evaluation function from this package; they are loaded

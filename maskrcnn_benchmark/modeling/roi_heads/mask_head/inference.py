@@ -5,7 +5,8 @@ when given a Masker, masks pasted at image size [N, 1, H, W] (bool).
 
 Masker pastes the legacy way (docs/CONVENTIONS.md#mask-pasting): pad the M x M mask by `padding` pixels, grow the
 box around its centre by (M + 2 * padding) / M, truncate it to integers, resize the mask bilinearly
-to the box's (x2 - x1 + 1) x (y2 - y1 + 1) pixels, threshold, and write it into the image.
+to the box's (x2 - x1 + 1) x (y2 - y1 + 1) pixels, threshold, and write it into the image. On the CPU
+all boxes of an image at once (paste.py: exactly paste_mask_in_image's masks).
 
 Degenerate inputs: NaN mask logits give probability 0; a box with a non-finite coordinate pastes
 an empty mask and NaN probabilities paste as 0, so the pasted masks never depend on NaNs. No
@@ -136,14 +137,10 @@ class Masker:
         im_w, im_h = (int(v) for v in boxes.size)
         if masks.is_cuda:  # one batched paste: launches, not arithmetic, are what costs on a GPU
             return paste_masks_in_image(masks[:, 0], boxes.bbox, im_h, im_w, self.threshold, self.padding)[:, None]
-        pasted = [
-            paste_mask_in_image(mask[0], box, im_h, im_w, self.threshold, self.padding)
-            for mask, box in zip(masks, boxes.bbox)
-        ]
-        if pasted:
-            return torch.stack(pasted, dim=0)[:, None]
-        dtype = torch.bool if self.threshold >= 0 else torch.uint8
-        return torch.zeros((0, 1, im_h, im_w), dtype=dtype, device=masks.device)
+        from .paste import paste_masks_exact  # paste.py builds on this module's helpers
+
+        # the masks of paste_mask_in_image, bit for bit, with one resize call per mask size
+        return paste_masks_exact(masks[:, 0], boxes.bbox, im_h, im_w, self.threshold, self.padding)[:, None]
 
     def __call__(self, masks: Sequence[torch.Tensor], boxes: Union[BoxList, Sequence[BoxList]]) -> List[torch.Tensor]:
         if isinstance(boxes, BoxList):

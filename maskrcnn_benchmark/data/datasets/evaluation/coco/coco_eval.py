@@ -1,22 +1,22 @@
-"""COCO evaluation of a model's predictions with pycocotools (bbox, segm, keypoints, proposals).
+"""COCO evaluation of a model's predictions (bbox, segm, keypoints, proposals), with faster-coco-eval or
+pycocotools (backends.py; `TEST.COCO_EVAL_BACKEND`, docs/EVALUATION.md).
 
 `predictions[i]` is the BoxList of dataset index i, in the network's input size (see prepare.py
-for the box conventions of the written results: COCO xywh with the legacy `w = x2 - x1 + 1`).
+for the box conventions of the written results: COCO xywh with the legacy `w = x2 - x1 + 1`), or
+an `EncodedPredictions` (results encoded during inference, compact.py).
 """
 
-import contextlib
-import copy
-import io
 import json
 import logging
 import os
+import time
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
+from .backends import DEFAULT_BACKEND, check_backend, run_cocoeval
+from .compact import IOU_TYPES, EncodedPredictions, encode_predictions, result_dicts
 from .prepare import (  # noqa: F401  (re-exported: the original's module held them all)
     prepare_for_coco_detection,
     prepare_for_coco_keypoint,
@@ -31,68 +31,26 @@ from .results import (  # noqa: F401
     format_per_class_ap,
 )
 
-_PREPARE = {
-    "bbox": prepare_for_coco_detection,
-    "segm": prepare_for_coco_segmentation,
-    "keypoints": prepare_for_coco_keypoint,
-}
-
-
-@contextlib.contextmanager
-def _stdout_to_log(logger: logging.Logger):
-    """pycocotools prints its progress and summary table; send them to the log instead so they
-    also land in log files (and stay out of other processes' consoles)."""
-    buf = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buf):
-            yield
-    finally:  # also when pycocotools fails: what it printed helps to see why
-        text = buf.getvalue().strip()
-        if text:
-            logger.info(text)
-
-
-def _empty_results(coco_gt: COCO) -> COCO:
-    """A detections COCO with no annotations: `loadRes([])` fails in pycocotools (it looks at
-    the first result), and an empty result set must evaluate to AP 0, not crash."""
-    coco_dt = COCO()
-    coco_dt.dataset = {
-        "images": list(coco_gt.dataset.get("images", [])),
-        "categories": copy.deepcopy(coco_gt.dataset.get("categories", [])),
-        "annotations": [],
-    }
-    coco_dt.createIndex()
-    return coco_dt
-
 
 def evaluate_predictions_on_coco(
-    coco_gt: COCO,
+    coco_gt: Any,
     coco_results: List[Dict[str, Any]],
     json_result_file: Optional[str] = None,
     iou_type: str = "bbox",
-) -> COCOeval:
-    """Run pycocotools' COCOeval (evaluate, accumulate, summarize) on `coco_results`.
+    backend: str = DEFAULT_BACKEND,
+) -> Any:
+    """Evaluate, accumulate and summarize `coco_results` against `coco_gt` (a pycocotools COCO).
 
-    When `json_result_file` is given the results are written there and loaded back from it (the
-    original's behaviour); otherwise a copy is loaded (loadRes adds keys to the dicts it gets).
-    Returns the summarized COCOeval (`.stats`, `.eval["precision"]`).
+    When `json_result_file` is given the results are also written there (the original wrote them and
+    loaded them back; evaluating the dicts in memory gives the same numbers). `backend`:
+    "faster_coco_eval" or "pycocotools". Returns the backend's summarized COCOeval (`.stats`,
+    `.eval["precision"]`, `.params`); `coco_results` is not modified.
     """
-    logger = logging.getLogger(LOGGER_NAME)
+    check_backend(backend)
     if json_result_file:
         with open(json_result_file, "w") as f:
             json.dump(coco_results, f)
-    with _stdout_to_log(logger):
-        if not coco_results:
-            coco_dt = _empty_results(coco_gt)
-        elif json_result_file:
-            coco_dt = coco_gt.loadRes(str(json_result_file))
-        else:
-            coco_dt = coco_gt.loadRes(copy.deepcopy(coco_results))
-        coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
-        coco_eval.evaluate()
-        coco_eval.accumulate()
-        coco_eval.summarize()
-    return coco_eval
+    return run_cocoeval(coco_gt, coco_results, iou_type, backend)
 
 
 def _evaluate_proposals(
@@ -134,44 +92,62 @@ def do_coco_evaluation(
     expected_results: Sequence[Any],
     expected_results_sigma_tol: float,
     per_class_ap: bool = False,
+    coco_eval_backend: str = DEFAULT_BACKEND,
+    progress: bool = False,
 ) -> Optional[Tuple[COCOResults, Dict[str, List[Dict[str, Any]]]]]:
-    """Evaluate `predictions` (list of BoxList, dataset order) on `dataset.coco`.
+    """Evaluate `predictions` (list of BoxList in dataset order, or EncodedPredictions) on `dataset.coco`.
 
     `dataset.coco` holds the validated ground truth (COCODataset); what validation dropped from the
     annotation file is logged first and not evaluated.
 
     box_only (RPN-only models): AR@100/1000 for all/small/medium/large areas, saved as
     `box_proposals.pth`; returns None like the original (the numbers are logged and saved).
-    Otherwise, for each iou_type in ("bbox", "segm", "keypoints"): converts the predictions,
-    writes `<iou_type>.json` into output_folder (if given), runs COCOeval, and collects the
-    stats into a COCOResults (saved as `coco_results.pth`); with `per_class_ap` also the AP of
-    each category (logged as a table, stored in `results.per_class[iou_type]`). Checks
-    `expected_results` and returns `(results, {iou_type: list of result dicts})`.
+    Otherwise, for each iou_type in ("bbox", "segm", "keypoints"): converts the predictions (unless
+    they come encoded), writes `<iou_type>.json` into output_folder (if given), runs COCOeval with
+    `coco_eval_backend` ("faster_coco_eval" or "pycocotools", the same numbers), and collects the stats
+    into a COCOResults (saved as `coco_results.pth`); with `per_class_ap` also the AP of each category
+    (logged as a table, stored in `results.per_class[iou_type]`). Checks `expected_results` and returns
+    `(results, {iou_type: list of result dicts})`. `progress`: tqdm bars for the encoding and COCOeval.
     """
     logger = logging.getLogger(LOGGER_NAME)
     log_validated_ground_truth(dataset, logger)
+    check_backend(coco_eval_backend)
     if box_only:
+        if isinstance(predictions, EncodedPredictions):
+            raise ValueError("box_only (proposal) evaluation needs the predicted BoxLists, not EncodedPredictions")
         _evaluate_proposals(predictions, dataset, output_folder, expected_results, expected_results_sigma_tol)
         return None
 
-    unknown = [t for t in iou_types if t not in _PREPARE]
+    unknown = [t for t in iou_types if t not in IOU_TYPES]
     if unknown:
-        raise ValueError("unknown iou_types {}; allowed: {}".format(unknown, list(_PREPARE)))
+        raise ValueError("unknown iou_types {}; allowed: {}".format(unknown, list(IOU_TYPES)))
 
-    logger.info("Preparing results for COCO format")
-    coco_results: Dict[str, List[Dict[str, Any]]] = OrderedDict()
-    for iou_type in iou_types:
-        logger.info("Preparing {} results".format(iou_type))
-        coco_results[iou_type] = _PREPARE[iou_type](predictions, dataset)
+    if isinstance(predictions, EncodedPredictions):
+        missing = [t for t in iou_types if t not in predictions.iou_types]
+        if missing:
+            raise ValueError(f"iou_types {missing} were not encoded (EncodedPredictions has {predictions.iou_types})")
+        images = predictions.images
+    else:
+        logger.info("Preparing results for COCO format")
+        start = time.perf_counter()
+        images = encode_predictions(predictions, dataset, iou_types, progress=progress)
+        logger.info("Encoding results: %.1f s (%d images)", time.perf_counter() - start, len(images))
+    coco_results: Dict[str, List[Dict[str, Any]]] = OrderedDict((t, result_dicts(images, t)) for t in iou_types)
 
     results = COCOResults(*iou_types)
-    logger.info("Evaluating predictions")
+    logger.info("Evaluating predictions with %s", coco_eval_backend)
     for iou_type in iou_types:
-        json_file = os.path.join(output_folder, iou_type + ".json") if output_folder else None
-        coco_eval = evaluate_predictions_on_coco(dataset.coco, coco_results[iou_type], json_file, iou_type)
+        start = time.perf_counter()
+        if output_folder:
+            with open(os.path.join(output_folder, iou_type + ".json"), "w") as f:
+                json.dump(coco_results[iou_type], f)
+        coco_eval = run_cocoeval(
+            dataset.coco, coco_results[iou_type], iou_type, coco_eval_backend, images=images, progress=progress
+        )
         results.update(coco_eval)
         if per_class_ap:
             results.per_class[iou_type] = _per_class(coco_eval, iou_type, logger)
+        logger.info("COCO evaluation (%s): %.1f s", iou_type, time.perf_counter() - start)
     logger.info(results)
     check_expected_results(results, expected_results, expected_results_sigma_tol)
     if output_folder:
@@ -182,7 +158,7 @@ def do_coco_evaluation(
     return results, coco_results
 
 
-def _per_class(coco_eval: COCOeval, iou_type: str, logger: logging.Logger) -> "OrderedDict[str, float]":
+def _per_class(coco_eval: Any, iou_type: str, logger: logging.Logger) -> "OrderedDict[str, float]":
     aps = compute_per_class_ap(coco_eval)
     logger.info(format_per_class_ap(iou_type, aps))
     return aps

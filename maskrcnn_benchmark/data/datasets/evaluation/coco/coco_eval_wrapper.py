@@ -9,6 +9,7 @@ from typing import Any, Optional, Sequence
 
 from ...coco import COCODataset
 from .abs_to_coco import LOGGER_NAME, convert_abstract_to_coco
+from .backends import DEFAULT_BACKEND
 from .coco_eval import do_coco_evaluation as _coco_evaluation
 
 
@@ -21,6 +22,8 @@ def do_coco_evaluation(
     expected_results: Sequence[Any],
     expected_results_sigma_tol: float,
     per_class_ap: bool = False,
+    coco_eval_backend: str = DEFAULT_BACKEND,
+    progress: bool = False,
 ):
     """Like coco_eval.do_coco_evaluation, for an AbstractDataset; the converted ground truth is saved
     as `<output_folder>/<dataset class name>.json` (a temporary folder without output_folder)."""
@@ -43,4 +46,6 @@ def do_coco_evaluation(
             expected_results=expected_results,
             expected_results_sigma_tol=expected_results_sigma_tol,  # the original passed expected_results here
             per_class_ap=per_class_ap,
+            coco_eval_backend=coco_eval_backend,
+            progress=progress,
         )

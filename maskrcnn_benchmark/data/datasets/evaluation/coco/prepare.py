@@ -7,6 +7,9 @@ Conventions:
   (`BoxList.convert("xywh")`), the inverse of how COCODataset reads the ground truth;
 - labels are contiguous ids (1..C), mapped back with `dataset.contiguous_category_id_to_json_id`;
 - "image_id" is the COCO image id `dataset.id_to_img_map[i]`.
+
+The work is done by compact.py (per image, in arrays) and rle.py (masks pasted and run-length encoded
+without image-sized masks); the dicts are the original's.
 """
 
 from typing import Any, Dict, List, Sequence, Tuple
@@ -18,51 +21,37 @@ from torch.nn import functional as F
 
 from .....modeling.roi_heads.mask_head.inference import Masker
 from .....structures.bounding_box import BoxList
+from .compact import encode_predictions, result_dicts
 
 CocoResult = Dict[str, Any]
 
 
-def _original_size(dataset: Any, image_idx: int) -> Tuple[int, int]:
-    """(width, height) of the original image."""
-    info = dataset.get_img_info(image_idx)
-    return int(info["width"]), int(info["height"])
-
-
-def _common_fields(prediction: BoxList, dataset: Any) -> Tuple[List[float], List[int]]:
-    scores = prediction.get_field("scores").tolist()
-    labels = prediction.get_field("labels").tolist()
-    mapped = [dataset.contiguous_category_id_to_json_id[int(lab)] for lab in labels]
-    return scores, mapped
-
-
 def prepare_for_coco_detection(predictions: Sequence[BoxList], dataset: Any) -> List[CocoResult]:
     """One {"image_id", "category_id", "bbox": [x, y, w, h], "score"} per detected box."""
-    coco_results: List[CocoResult] = []
-    for image_idx, prediction in enumerate(predictions):
-        if len(prediction) == 0:
-            continue
-        original_id = dataset.id_to_img_map[image_idx]
-        prediction = prediction.resize(_original_size(dataset, image_idx)).convert("xywh")
-        boxes = prediction.bbox.float().tolist()
-        scores, labels = _common_fields(prediction, dataset)
-        coco_results.extend(
-            {"image_id": original_id, "category_id": labels[k], "bbox": box, "score": scores[k]}
-            for k, box in enumerate(boxes)
-        )
-    return coco_results
+    return result_dicts(encode_predictions(predictions, dataset, ("bbox",)), "bbox")
+
+
+def prepare_for_coco_segmentation(predictions: Sequence[BoxList], dataset: Any) -> List[CocoResult]:
+    """One {"image_id", "category_id", "segmentation": RLE, "score"} per detection.
+
+    The "mask" field is either full-size masks ([N, 1, H, W]; at the network's input size they are
+    resized bilinearly and thresholded at 0.5), COCO RLEs of such masks, or per-box [N, 1, M, M]
+    probabilities, pasted as `Masker(threshold=0.5, padding=1)` does (docs/CONVENTIONS.md#mask-pasting).
+    """
+    return result_dicts(encode_predictions(predictions, dataset, ("segm",)), "segm")
+
+
+def prepare_for_coco_keypoint(predictions: Sequence[BoxList], dataset: Any) -> List[CocoResult]:
+    """One {"image_id", "category_id", "keypoints": [x1, y1, v1, ...] (K*3), "score"} per
+    detection; the score is the box's (like the original)."""
+    return result_dicts(encode_predictions(predictions, dataset, ("keypoints",)), "keypoints")
 
 
 def _masks_at_image_size(
     masks: torch.Tensor, prediction: BoxList, input_size: Tuple[Any, Any], masker: Masker
 ) -> torch.Tensor:
-    """Binary [N, H, W] masks at the original image size (prediction.size == (W, H)).
-
-    Three cases, told apart by the masks' spatial shape: the image size -> already pasted (kept,
-    thresholded at 0.5 if float); the network's input size -> pasted there by the model
-    (POSTPROCESS_MASKS), and BoxList.resize leaves tensor fields alone, so they are resized
-    bilinearly and thresholded at 0.5 (the original sent these through the Masker by mistake);
-    anything else -> per-box M x M probabilities, pasted with `masker` into the resized boxes.
-    """
+    """Binary [N, H, W] masks at the original image size (prediction.size == (W, H)), for evaluations
+    that need them whole (Cityscapes); the cases are those of compact.encode_masks."""
     width, height = (int(v) for v in prediction.size)
     if masks.dim() == 3:  # [N, H, W] -> [N, 1, H, W]
         masks = masks[:, None]
@@ -86,47 +75,3 @@ def masks_to_rles(masks_tensor: torch.Tensor) -> List[Dict[str, Any]]:
     for rle in rles:
         rle["counts"] = rle["counts"].decode("utf-8")
     return rles
-
-
-def prepare_for_coco_segmentation(predictions: Sequence[BoxList], dataset: Any) -> List[CocoResult]:
-    """One {"image_id", "category_id", "segmentation": RLE, "score"} per detection.
-
-    The "mask" field is either full-size masks ([N, 1, H, W]) or per-box [N, 1, M, M]
-    probabilities, which are pasted with `Masker(threshold=0.5, padding=1)`.
-    """
-    masker = Masker(threshold=0.5, padding=1)
-    coco_results: List[CocoResult] = []
-    for image_idx, prediction in enumerate(predictions):
-        if len(prediction) == 0:
-            continue
-        original_id = dataset.id_to_img_map[image_idx]
-        input_size = prediction.size
-        prediction = prediction.resize(_original_size(dataset, image_idx))
-        masks = _masks_at_image_size(prediction.get_field("mask").cpu(), prediction, input_size, masker)
-        rles = masks_to_rles(masks)
-        scores, labels = _common_fields(prediction, dataset)
-        coco_results.extend(
-            {"image_id": original_id, "category_id": labels[k], "segmentation": rle, "score": scores[k]}
-            for k, rle in enumerate(rles)
-        )
-    return coco_results
-
-
-def prepare_for_coco_keypoint(predictions: Sequence[BoxList], dataset: Any) -> List[CocoResult]:
-    """One {"image_id", "category_id", "keypoints": [x1, y1, v1, ...] (K*3), "score"} per
-    detection; the score is the box's (like the original)."""
-    coco_results: List[CocoResult] = []
-    for image_idx, prediction in enumerate(predictions):
-        if len(prediction) == 0:
-            continue
-        original_id = dataset.id_to_img_map[image_idx]
-        # BoxList.resize also rescales the (non-tensor) keypoints field.
-        prediction = prediction.resize(_original_size(dataset, image_idx))
-        keypoints = prediction.get_field("keypoints").keypoints
-        keypoints = keypoints.float().reshape(keypoints.shape[0], -1).tolist()
-        scores, labels = _common_fields(prediction, dataset)
-        coco_results.extend(
-            {"image_id": original_id, "category_id": labels[k], "keypoints": kp, "score": scores[k]}
-            for k, kp in enumerate(keypoints)
-        )
-    return coco_results
