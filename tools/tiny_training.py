@@ -122,11 +122,17 @@ def run_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-def launcher(nproc: int = 1, nnodes: int = 1, node_rank: int = 0, port: Optional[int] = None) -> List[str]:
-    """The command that starts tools/train_net.py: python for one process, else torchrun with `nproc`
-    processes on this node, one of `nnodes` meeting at 127.0.0.1:`port` (c10d rendezvous)."""
+def launcher(
+    nproc: int = 1,
+    nnodes: int = 1,
+    node_rank: int = 0,
+    port: Optional[int] = None,
+    script: str = "tools/train_net.py",
+) -> List[str]:
+    """The command that starts `script` (tools/train_net.py): python for one process, else torchrun
+    with `nproc` processes on this node, one of `nnodes` meeting at 127.0.0.1:`port` (c10d rendezvous)."""
     if nproc == 1 and nnodes == 1:
-        return [sys.executable, "tools/train_net.py"]
+        return [sys.executable, script]
     port = port or free_port()
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"]
     if nnodes == 1:
@@ -142,7 +148,7 @@ def launcher(nproc: int = 1, nnodes: int = 1, node_rank: int = 0, port: Optional
             "--rdzv_id=tiny",
             f"--rdzv_conf=is_host={int(node_rank == 0)}",
         ]
-    return command + ["tools/train_net.py"]
+    return command + [script]
 
 
 def train_args(output_dir: Path, register: List[List[str]], opts: Sequence = (), skip_test: bool = True) -> List[str]:

@@ -11,7 +11,6 @@ checks and the start-up error of an unsupported compression are tested in this p
 """
 
 import os
-import subprocess
 import sys
 from contextlib import nullcontext
 from typing import Dict, List, Sequence
@@ -133,17 +132,7 @@ def trained(tmp_path_factory) -> dict:
     import tiny_training as tt
 
     out = tmp_path_factory.mktemp("ddp") / "results.pth"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={tt.free_port()}",
-        os.path.abspath(__file__),
-        str(out),
-    ]
-    proc = subprocess.run(command, cwd=REPO, env=tt.run_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    tt.run(tt.launcher(2, script=os.path.abspath(__file__)) + [str(out)], timeout=300)
     return torch.load(out, weights_only=False)
 
 

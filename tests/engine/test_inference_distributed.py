@@ -4,7 +4,6 @@ compact results and the predictions are gathered on process 0, and the numbers, 
 predictions.pth equal those of one process."""
 
 import os
-import subprocess
 import sys
 
 import torch
@@ -51,17 +50,7 @@ def test_two_processes_give_the_numbers_of_one(tmp_path):
 
     out = tmp_path / "two" / "results.pth"
     out.parent.mkdir()
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={tt.free_port()}",
-        os.path.abspath(__file__),
-        str(out),
-    ]
-    proc = subprocess.run(command, cwd=REPO, env=tt.run_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    tt.run(tt.launcher(2, script=os.path.abspath(__file__)) + [str(out)], timeout=300)
     two = torch.load(out, weights_only=False)
     results, coco_results = _run(str(tmp_path / "one"))
     assert two["results"] == results.results and 0.05 < results.results["segm"]["AP"] < 0.95
