@@ -16,10 +16,11 @@ export MAX_JOBS
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+# requirements-export.txt: the optional ONNX export dependencies, which the tests use.
+$(STAMP): requirements.txt requirements-export.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH_PINS) -r requirements.txt
+	$(PY) -m pip install --quiet $(TORCH_PINS) -r requirements.txt -r requirements-export.txt
 	@touch $(STAMP)
 
 # Compiles maskrcnn_benchmark._C in place (ninja: only what changed) and makes the package importable

@@ -89,6 +89,8 @@ setup(
     packages=find_packages(exclude=("configs", "tests", "tests.*", "benchmarks", "tools")),
     python_requires=">=3.9",
     install_requires=["yacs>=0.1.8", "numpy", "pillow", "pycocotools>=2.0.7", "faster-coco-eval>=1.8.0", "tqdm"],
+    # tools/export_model.py --format onnx and maskrcnn_benchmark.deploy's ONNX functions (docs/DEPLOY.md).
+    extras_require={"export": ["onnx>=1.23", "onnxruntime>=1.32", "onnxscript>=0.7"]},
     # `make build` compiles the ops in place first and then sets this for its editable install, which
     # would otherwise compile everything a second time in a temporary folder.
     ext_modules=[] if os.environ.get("MASKRCNN_SKIP_EXTENSIONS") == "1" else get_extensions(),
