@@ -16,8 +16,6 @@ from maskrcnn_benchmark.deploy import load_onnx
 from maskrcnn_benchmark.engine.predictor import Predictor
 from maskrcnn_benchmark.structures.image_list import ImageList
 
-pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
-
 
 def predictor(setup) -> Predictor:
     with warnings.catch_warnings():
@@ -27,7 +25,7 @@ def predictor(setup) -> Predictor:
 
 def test_mask_keypoint_model_matches_the_predictor(mask_keypoint, mask_keypoint_onnx, images, assert_same):
     detector, reference = load_onnx(mask_keypoint_onnx), predictor(mask_keypoint)
-    expected = reference(images)  # a list: images of the same padded size share a batch
+    expected = reference(images)  # a list: images 0, 2 and 3 (padded to 128 x 96) share a batch
     assert [len(r) for r in expected][2] == 0 and all(len(r) > 0 for i, r in enumerate(expected) if i != 2)
     for actual, wanted in zip(detector(images), expected):  # batched the same way
         assert_same(actual, wanted)
@@ -77,15 +75,15 @@ def test_a_batch_of_different_sizes_equals_the_eager_model(mask_keypoint, mask_k
         assert (got["boxes"][rows][:, 2] <= width - 1).all() and (got["boxes"][rows][:, 3] <= height - 1).all()
 
 
-def test_another_number_of_classes_c4(c4_faster, c4_faster_onnx, images, assert_same):
-    detector, reference = load_onnx(c4_faster_onnx), predictor(c4_faster)
+def test_c4_mask_rcnn_with_another_number_of_classes(c4_mask, c4_mask_onnx, images, assert_same):
+    detector, reference = load_onnx(c4_mask_onnx), predictor(c4_mask)
     expected = reference(images)
     assert len(expected[2]) == 0 and len(expected[0]) > 0
     labels = torch.cat([r.get_field("labels") for r in expected])
     assert labels.max().item() > 4  # classes beyond the other model's
     for actual, wanted in zip(detector(images), expected):
         assert_same(actual, wanted)
-        assert set(actual.fields()) == {"scores", "labels"}
+        assert set(actual.fields()) == {"scores", "labels", "mask"}
 
 
 def test_file_holds_only_standard_onnx_ops(mask_keypoint, mask_keypoint_onnx):

@@ -47,9 +47,9 @@ def test_mask_keypoint_package_matches_eager(mask_keypoint, mask_keypoint_pt2, i
     assert batched[0].get_field("keypoints").keypoints.shape[1:] == (17, 3)
 
 
-def test_another_number_of_classes_c4(c4_faster, c4_faster_pt2, images, assert_same):
-    detector = load_pt2(c4_faster_pt2)
-    expected = eager_on_fixed_size(c4_faster, images)
+def test_c4_mask_rcnn_with_another_number_of_classes(c4_mask, c4_mask_pt2, images, assert_same):
+    detector = load_pt2(c4_mask_pt2)
+    expected = eager_on_fixed_size(c4_mask, images)
     assert len(expected[2]) == 0 and torch.cat([e.get_field("labels") for e in expected]).max() > 4
     for actual, wanted in zip(detector(images), expected):
         assert_same(actual, wanted)
